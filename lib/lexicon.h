@@ -1,0 +1,38 @@
+/* The object lexicon: the 80 COCO categories with their synonyms and CHAIR's
+ * rules, and the search for object mentions in text.
+ *
+ * Built in (lib/lexicon_data.c, the project's own list) or loaded from a file in
+ * the format of CHAIR's published synonyms.txt: one category per line, entries
+ * separated by ", ", the first entry the category name. Multi-word names
+ * ("hot dog", "teddy bear") match before their words; CHAIR's special rules:
+ * "baby X"/"adult X" of an animal count as X, "passenger jet/train" as jet/train,
+ * "bow tie" as tie, "toilet seat" as toilet, and "seat" is dropped when "toilet" is
+ * mentioned in the same text. */
+#ifndef PV_LEXICON_H
+#define PV_LEXICON_H
+
+#include <stddef.h>
+
+typedef struct pv_lexicon pv_lexicon;
+
+pv_lexicon *pv_lexicon_builtin(void);
+/* Loads a synonyms file; NULL with a message ("file:line: ...") in err. */
+pv_lexicon *pv_lexicon_load(const char *path, char *err, size_t errlen);
+void pv_lexicon_free(pv_lexicon *lex);
+
+int pv_lexicon_size(const pv_lexicon *lex);                  /* number of categories */
+const char *pv_lexicon_name(const pv_lexicon *lex, int cat); /* category name */
+/* Category of a name or synonym, singular or plural ("dogs", "hot dogs"); -1 if none. */
+int pv_lexicon_lookup(const pv_lexicon *lex, const char *phrase);
+
+typedef struct pv_mention {
+    int category;        /* index into the lexicon */
+    size_t start, end;   /* byte range of the matched words in the text */
+} pv_mention;
+
+/* Finds the object mentions in `text` in order of appearance, CHAIR's way
+ * (lower-case, tokenise, singularise, two-word names first, special rules).
+ * Writes at most `max` into out and returns the total number found. */
+size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *out, size_t max);
+
+#endif
