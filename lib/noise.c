@@ -1,0 +1,130 @@
+#include "noise.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "philox.h"
+
+const char *const pv_schedule_names[] = {"povid", "linear", "cosine", NULL};
+
+/* torch.linspace in float32: the step in float32, the first half counted up from
+ * start and the second half down from end (so both ends are exact). */
+static float linspace_f32(float start, float end, int steps, int i)
+{
+    float step = (end - start) / (float)(steps - 1);
+    if (i < steps / 2)
+        return start + step * (float)i;
+    return end - step * (float)(steps - 1 - i);
+}
+
+static void povid_betas(float *beta, int steps)
+{
+    const float range = (float)(5e-3 - 1e-5), start = (float)1e-5;
+    for (int i = 0; i < steps; i++) {
+        float x = linspace_f32(-6.0f, 6.0f, steps, i);
+        float sig = 1.0f / (1.0f + expf(-x));
+        beta[i] = sig * range + start;
+    }
+}
+
+static void linear_betas(float *beta, int steps)
+{
+    for (int i = 0; i < steps; i++)
+        beta[i] = (float)(1e-4 + (0.02 - 1e-4) * i / (steps - 1));
+}
+
+static double cosine_f(double t, int steps)
+{
+    const double s = 0.008;
+    double c = cos((t / steps + s) / (1.0 + s) * M_PI / 2.0);
+    return c * c;
+}
+
+/* Nichol & Dhariwal's betas_for_alpha_bar: beta_i = 1 - abar((i+1)/T) / abar(i/T). */
+static void cosine_betas(float *beta, int steps)
+{
+    for (int i = 0; i < steps; i++) {
+        double b = 1.0 - cosine_f(i + 1, steps) / cosine_f(i, steps);
+        beta[i] = (float)(b < 0.999 ? b : 0.999);
+    }
+}
+
+int pv_schedule_make(pv_schedule *s, enum pv_schedule_kind kind, int steps)
+{
+    s->kind = kind;
+    s->steps = steps;
+    s->beta = malloc(sizeof(float) * (size_t)steps);
+    s->alpha_bar = malloc(sizeof(float) * (size_t)steps);
+    if (steps < 2 || !s->beta || !s->alpha_bar) {
+        pv_schedule_free(s);
+        return -1;
+    }
+    switch (kind) {
+    case PV_SCHEDULE_POVID: povid_betas(s->beta, steps); break;
+    case PV_SCHEDULE_LINEAR: linear_betas(s->beta, steps); break;
+    case PV_SCHEDULE_COSINE: cosine_betas(s->beta, steps); break;
+    }
+    if (kind == PV_SCHEDULE_POVID) {
+        /* float32 running product, like torch.cumprod on a float32 tensor. */
+        float prod = 1.0f;
+        for (int i = 0; i < steps; i++)
+            s->alpha_bar[i] = prod *= 1.0f - s->beta[i];
+    } else {
+        /* The reference implementations of these two use numpy float64. */
+        double prod = 1.0;
+        for (int i = 0; i < steps; i++)
+            s->alpha_bar[i] = (float)(prod *= 1.0 - (double)s->beta[i]);
+    }
+    return 0;
+}
+
+void pv_schedule_free(pv_schedule *s)
+{
+    free(s->beta);
+    free(s->alpha_bar);
+    s->beta = s->alpha_bar = NULL;
+}
+
+void pv_noise_coeffs(const pv_schedule *s, int t, float *a, float *b)
+{
+    float ab = s->alpha_bar[t];
+    *a = sqrtf(ab);
+    *b = sqrtf(1.0f - ab);
+}
+
+void pv_noise_mix(float a, float b, const float *x0, const float *eps, float *xt, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        xt[i] = a * x0[i] + b * eps[i];
+}
+
+uint8_t pv_noise_to_u8(float x)
+{
+    if (!(x > 0.0f)) /* also NaN */
+        return 0;
+    if (x >= 1.0f)
+        return 255;
+    return (uint8_t)nearbyintf(x * 255.0f); /* default rounding: ties to even */
+}
+
+int pv_noise_image(const pv_image *in, float a, float b, uint64_t seed, uint64_t key,
+                   pv_image *out)
+{
+    size_t plane = (size_t)in->width * (size_t)in->height;
+    float *eps = malloc(sizeof(float) * (plane ? plane : 1));
+    if (!eps || pv_image_alloc(out, in->width, in->height) != 0) {
+        free(eps);
+        return -1;
+    }
+    for (int c = 0; c < 3; c++) {
+        pv_philox_normals(seed, key, (uint64_t)c * plane, eps, plane);
+        const uint8_t *src = in->rgb + c;
+        uint8_t *dst = out->rgb + c;
+        for (size_t i = 0; i < plane; i++) {
+            float x0 = (float)src[3 * i] / 255.0f; /* torchvision to_tensor */
+            dst[3 * i] = pv_noise_to_u8(a * x0 + b * eps[i]);
+        }
+    }
+    free(eps);
+    return 0;
+}
