@@ -67,7 +67,8 @@ int pv_lm_prefill(pv_lm_session *s, const int32_t *ids, int n, const float *imag
 /* The same, writing the logits of every one of the n positions [n][vocab]. */
 int pv_lm_prefill_all(pv_lm_session *s, const int32_t *ids, int n, const float *image_features,
                       float *all_logits);
-/* Appends one (text) token and writes its logits [vocab]. Allocates nothing. */
+/* Appends one token and writes its logits [vocab]; an image token id gets its own
+ * embedding row, as in transformers' decoding steps. Allocates nothing. */
 int pv_lm_decode(pv_lm_session *s, int32_t id, float *logits);
 
 /* Sum over response_start <= t < n of log p(ids[t] | ids[<t]): how --score and the DPO
