@@ -27,10 +27,10 @@ static void povid_betas(float *beta, int steps)
     }
 }
 
-static void linear_betas(float *beta, int steps)
+static void linear_betas(double *beta, int steps)
 {
     for (int i = 0; i < steps; i++)
-        beta[i] = (float)(1e-4 + (0.02 - 1e-4) * i / (steps - 1));
+        beta[i] = 1e-4 + (0.02 - 1e-4) * i / (steps - 1);
 }
 
 static double cosine_f(double t, int steps)
@@ -41,11 +41,11 @@ static double cosine_f(double t, int steps)
 }
 
 /* Nichol & Dhariwal's betas_for_alpha_bar: beta_i = 1 - abar((i+1)/T) / abar(i/T). */
-static void cosine_betas(float *beta, int steps)
+static void cosine_betas(double *beta, int steps)
 {
     for (int i = 0; i < steps; i++) {
         double b = 1.0 - cosine_f(i + 1, steps) / cosine_f(i, steps);
-        beta[i] = (float)(b < 0.999 ? b : 0.999);
+        beta[i] = b < 0.999 ? b : 0.999;
     }
 }
 
@@ -59,22 +59,31 @@ int pv_schedule_make(pv_schedule *s, enum pv_schedule_kind kind, int steps)
         pv_schedule_free(s);
         return -1;
     }
-    switch (kind) {
-    case PV_SCHEDULE_POVID: povid_betas(s->beta, steps); break;
-    case PV_SCHEDULE_LINEAR: linear_betas(s->beta, steps); break;
-    case PV_SCHEDULE_COSINE: cosine_betas(s->beta, steps); break;
-    }
     if (kind == PV_SCHEDULE_POVID) {
+        povid_betas(s->beta, steps);
         /* float32 running product, like torch.cumprod on a float32 tensor. */
         float prod = 1.0f;
         for (int i = 0; i < steps; i++)
             s->alpha_bar[i] = prod *= 1.0f - s->beta[i];
-    } else {
-        /* The reference implementations of these two use numpy float64. */
-        double prod = 1.0;
-        for (int i = 0; i < steps; i++)
-            s->alpha_bar[i] = (float)(prod *= 1.0 - (double)s->beta[i]);
+        return 0;
     }
+    /* The reference implementations of these two use numpy float64: compute the
+     * betas and their product in double and round each result once. */
+    double *beta = malloc(sizeof(double) * (size_t)steps);
+    if (!beta) {
+        pv_schedule_free(s);
+        return -1;
+    }
+    if (kind == PV_SCHEDULE_LINEAR)
+        linear_betas(beta, steps);
+    else
+        cosine_betas(beta, steps);
+    double prod = 1.0;
+    for (int i = 0; i < steps; i++) {
+        s->beta[i] = (float)beta[i];
+        s->alpha_bar[i] = (float)(prod *= 1.0 - beta[i]);
+    }
+    free(beta);
     return 0;
 }
 
