@@ -346,3 +346,19 @@ void pv_writer_abort(pv_writer *w)
     free(w->buf);
     free(w);
 }
+
+int pv_reader_peek(pv_reader *r)
+{
+    size_t i = r->pos;
+    for (;;) {
+        for (; i < r->end; i++) {
+            char c = r->buf[i];
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+                return (unsigned char)c;
+        }
+        size_t skipped = i - r->pos; /* fill() moves the unread bytes to the front */
+        if (!fill(r))
+            return -1;
+        i = r->pos + skipped;
+    }
+}

@@ -69,4 +69,8 @@ void pv_writer_close(pv_writer *w);
 /* Drops a file output without renaming it into place. */
 void pv_writer_abort(pv_writer *w);
 
+/* The first input byte that is not white space (space, tab, CR, LF), without consuming
+ * anything; -1 at end of input. Lets a tool tell a JSON array ('[') from JSONL ('{'). */
+int pv_reader_peek(pv_reader *r);
+
 #endif
