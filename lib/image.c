@@ -188,8 +188,18 @@ static void png_read_mem(png_structp png, png_bytep out, size_t n)
     io->pos += n;
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static int decode_png(const uint8_t *data, size_t len, pv_image *img, char *err, size_t errlen)
 {
+    /* Size from IHDR (always the first chunk) before libpng sees it, so that an
+     * absurd header gets a message that names the size. */
+    if (len >= 24 && memcmp(data + 12, "IHDR", 4) == 0 &&
+        check_size(be32(data + 16), be32(data + 20), err, errlen) != 0)
+        return -1;
     png_io io = {.data = data, .len = len};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
