@@ -81,4 +81,36 @@ int pv_llava_load(const char *dir, pv_llava_model *m, char *err, size_t errlen);
 int pv_llava_load_adapter(pv_llava_model *m, const char *adapter_dir, char *err, size_t errlen);
 void pv_llava_free(pv_llava_model *m);
 
+/* Notes on the layout after loading:
+ * - the model must not be moved or copied after pv_llava_load (the loader keeps
+ *   pointers to its pv_linear members);
+ * - weights are writable: F32 tensors live in a private (copy-on-write) mapping of
+ *   the file, others in owned buffers; writes never reach the files;
+ * - every layer of the vision tower is loaded, and post_layernorm, although LLaVA
+ *   only needs the layers up to vision_feature_layer;
+ * - with tie_word_embeddings, text.lm_head.w == text.embed. */
+
+/* One weight of the model, named as in the newer hub layout that transformers 5
+ * uses in its state dict ("model.language_model.layers.0.self_attn.q_proj.weight",
+ * "model.vision_tower.encoder.layers.0.mlp.fc1.bias", "lm_head.weight"). */
+typedef struct pv_llava_param {
+    char *name;
+    float *data;
+    int ndim;
+    long long shape[4];
+    long long numel;
+} pv_llava_param;
+
+/* Every loaded weight (a tied lm_head is not listed twice); *count set. */
+const pv_llava_param *pv_llava_params(const pv_llava_model *m, size_t *count);
+/* Number of linear layers, and the i-th with its module path in the newer layout
+ * ("model.language_model.layers.0.self_attn.q_proj": PEFT's name after "base_model.model."). */
+size_t pv_llava_linear_count(const pv_llava_model *m);
+pv_linear *pv_llava_linear_at(const pv_llava_model *m, size_t i, const char **module_name);
+/* A linear layer by module path in either layout; NULL when there is none. */
+pv_linear *pv_llava_find_linear(const pv_llava_model *m, const char *module_name);
+/* Folds every attached LoRA into its base weight (W += scale * B A) and detaches
+ * it, as peft's merge_and_unload does. 0, or -1 with err. (lib/lora.c) */
+int pv_llava_merge_lora(pv_llava_model *m, char *err, size_t errlen);
+
 #endif
