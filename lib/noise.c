@@ -1,7 +1,9 @@
 #include "noise.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "philox.h"
 
@@ -136,4 +138,51 @@ int pv_noise_image(const pv_image *in, float a, float b, uint64_t seed, uint64_t
     }
     free(eps);
     return 0;
+}
+
+int pv_noise_encode_file(const char *path, float a, float b, uint64_t seed, uint64_t key,
+                         enum pv_image_format fmt, int quality, uint8_t **out, size_t *outlen,
+                         char *err, size_t errlen)
+{
+    pv_image clean, noisy;
+    if (pv_image_load(path, &clean, err, errlen) != 0)
+        return -1;
+    int rc = pv_noise_image(&clean, a, b, seed, key, &noisy);
+    pv_image_free(&clean);
+    if (rc != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc = pv_image_encode(&noisy, fmt, quality, out, outlen, err, errlen);
+    pv_image_free(&noisy);
+    return rc;
+}
+
+#define NAME_MAX_KEPT 100
+
+void pv_noise_file_name(const char *id, const char *ext, char *out, size_t outlen)
+{
+    char name[NAME_MAX_KEPT + 1];
+    size_t n = 0;
+    int changed = id[0] == '\0';
+    for (const char *p = id; *p; p++) {
+        if (n == NAME_MAX_KEPT) {
+            changed = 1;
+            break;
+        }
+        char c = *p;
+        int safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '.' || c == '_' || c == '-';
+        if (!safe || (n == 0 && c == '.')) {
+            c = '_';
+            changed = 1;
+        }
+        name[n++] = c;
+    }
+    name[n] = '\0';
+    if (changed)
+        snprintf(out, outlen, "%s-%016llx.%s", name,
+                 (unsigned long long)pv_fnv1a64(id, strlen(id)), ext);
+    else
+        snprintf(out, outlen, "%s.%s", name, ext);
 }

@@ -56,4 +56,18 @@ uint8_t pv_noise_to_u8(float x);
 int pv_noise_image(const pv_image *in, float a, float b, uint64_t seed, uint64_t key,
                    pv_image *out);
 
+/* Loads the image file `path`, noises it as pv_noise_image does and encodes it
+ * (fmt, quality as pv_image_encode) into a malloc'd buffer. Thread-safe: it prints
+ * nothing. Returns 0, or -1 with the reason in err. */
+int pv_noise_encode_file(const char *path, float a, float b, uint64_t seed, uint64_t key,
+                         enum pv_image_format fmt, int quality, uint8_t **out, size_t *outlen,
+                         char *err, size_t errlen);
+
+/* The file name of a record's noisy image, from its id: the characters A-Z a-z
+ * 0-9 . _ - are kept, any other byte becomes '_', a leading '.' becomes '_', and
+ * the name is cut at 100 bytes; when any of that changed the id (or it is empty),
+ * "-" and the 16 hex digits of pv_fnv1a64(id) are appended so that different ids
+ * get different names. Then "." and ext. out needs at least 128 + strlen(ext). */
+void pv_noise_file_name(const char *id, const char *ext, char *out, size_t outlen);
+
 #endif
