@@ -7,7 +7,12 @@
  * ("hot dog", "teddy bear") match before their words; CHAIR's special rules:
  * "baby X"/"adult X" of an animal count as X, "passenger jet/train" as jet/train,
  * "bow tie" as tie, "toilet seat" as toilet, and "seat" is dropped when "toilet" is
- * mentioned in the same text. */
+ * mentioned in the same text. (X ranges over every word of the animal categories,
+ * and "passenger" also applies to buses and boats; "train track" and "home
+ * plate" are not objects: see lib/lexicon.c.) Entries and text are compared in
+ * normalised form (pv_lexicon_normalize), so plurals match: "hot dogs", "mice".
+ * File entries are trimmed and lower-cased; a synonym listed under two
+ * categories belongs to the later one, as in CHAIR's code. */
 #ifndef PV_LEXICON_H
 #define PV_LEXICON_H
 
@@ -34,5 +39,24 @@ typedef struct pv_mention {
  * (lower-case, tokenise, singularise, two-word names first, special rules).
  * Writes at most `max` into out and returns the total number found. */
 size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *out, size_t max);
+
+/* ---- additions (compatible) ---- */
+
+/* The built-in list (lib/lexicon_data.c): lines of the synonyms-file format,
+ * NULL-terminated. */
+extern const char *const pv_lexicon_builtin_lines[];
+
+/* Builds a lexicon from lines of the synonyms-file format (NULL-terminated);
+ * NULL with a message ("line N: ...") in err. */
+pv_lexicon *pv_lexicon_from_lines(const char *const *lines, char *err, size_t errlen);
+
+/* Category index of a COCO category name ("dining table"), or -1. Unlike
+ * pv_lexicon_lookup it matches category names only, not synonyms. */
+int pv_lexicon_category(const pv_lexicon *lex, const char *name);
+
+/* Writes the normalised form of a phrase (words lower-cased, singularised,
+ * joined by one space) into buf; returns its length (0 for no words). This is
+ * the form in which entries and text are compared. */
+size_t pv_lexicon_normalize(const char *phrase, char *buf, size_t bufsize);
 
 #endif

@@ -1,0 +1,504 @@
+/* The object lexicon (lexicon.h): a hash table from normalised phrases
+ * ("hot dog", "baby elephant", "seat") to categories, and a left-to-right,
+ * longest-phrase-first scan of the words of a text.
+ *
+ * CHAIR's published code merges a fixed list of two-word names and then looks
+ * single words up. Here every multi-word entry is a phrase, and the longest one
+ * starting at a word wins, which gives the same result for CHAIR's two-word
+ * names. Its special rules become phrases as well:
+ *  - "baby X" / "adult X" for any word X of an animal category (bird ... giraffe)
+ *    count as that animal, and "baby animal", "baby cub" as nothing (CHAIR lists
+ *    only the category names as X; the other words of those categories are
+ *    added here so that "baby goat" is not read as a person and a sheep);
+ *  - "passenger X" for a word X of airplane, train, bus or boat counts as that
+ *    vehicle (CHAIR: jet and train only);
+ *  - "bow tie" -> tie, "toilet seat" -> toilet;
+ *  - "train track" and "home plate" are words of no category, so the train of a
+ *    train track is not an object, as in CHAIR;
+ *  - the word "seat" is not a mention when the text mentions a toilet.
+ * A phrase of "no category" is stored with category BLOCK. */
+#include "lexicon.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "words.h"
+
+enum {
+    NONE = -2,  /* the key only starts longer phrases */
+    BLOCK = -1, /* a phrase that names no category and hides its words */
+};
+enum { FLAG_SEAT = 1 };
+#define MAX_PHRASE_WORDS 4
+#define KEY_MAX 256
+
+typedef struct entry {
+    char *key;           /* normalised phrase; NULL = empty slot */
+    int cat;             /* category, BLOCK or NONE */
+    unsigned char flags;
+    unsigned char span;  /* most words of a phrase that starts with this key (1 if none) */
+} entry;
+
+struct pv_lexicon {
+    char **names;
+    int ncat, capcat;
+    entry *slots;
+    size_t nslots, used;
+    int toilet; /* category of "toilet", or -1 */
+};
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static entry *find(const pv_lexicon *lex, const char *key)
+{
+    size_t mask = lex->nslots - 1;
+    for (size_t i = hash(key) & mask;; i = (i + 1) & mask) {
+        entry *e = &lex->slots[i];
+        if (!e->key || strcmp(e->key, key) == 0)
+            return e;
+    }
+}
+
+static int grow(pv_lexicon *lex)
+{
+    size_t old_n = lex->nslots;
+    entry *old = lex->slots;
+    size_t n = old_n ? old_n * 2 : 1024;
+    entry *slots = calloc(n, sizeof *slots);
+    if (!slots)
+        return -1;
+    lex->slots = slots;
+    lex->nslots = n;
+    for (size_t i = 0; i < old_n; i++)
+        if (old[i].key)
+            *find(lex, old[i].key) = old[i];
+    free(old);
+    return 0;
+}
+
+/* The entry of `key`, created (as NONE, span 1) when absent; NULL when out of memory. */
+static entry *upsert(pv_lexicon *lex, const char *key)
+{
+    if ((lex->used + 1) * 2 > lex->nslots && grow(lex) != 0)
+        return NULL;
+    entry *e = find(lex, key);
+    if (!e->key) {
+        if (!(e->key = strdup(key)))
+            return NULL;
+        e->cat = NONE;
+        e->flags = 0;
+        e->span = 1;
+        lex->used++;
+    }
+    return e;
+}
+
+size_t pv_lexicon_normalize(const char *phrase, char *buf, size_t bufsize)
+{
+    pv_word w[MAX_PHRASE_WORDS * 4];
+    size_t len = strlen(phrase), n = pv_words(phrase, len, w, sizeof w / sizeof *w), out = 0;
+    if (bufsize == 0)
+        return 0;
+    buf[0] = '\0';
+    if (n > sizeof w / sizeof *w)
+        n = sizeof w / sizeof *w;
+    for (size_t i = 0; i < n; i++) {
+        char low[PV_WORD_MAX + 1], sing[PV_WORD_MAX + 8];
+        size_t wl = w[i].end - w[i].start;
+        if (wl > PV_WORD_MAX)
+            wl = PV_WORD_MAX;
+        pv_lower(phrase + w[i].start, wl, low, sizeof low);
+        pv_singular(low, sing, sizeof sing);
+        size_t sl = strlen(sing);
+        if (out + (i > 0) + sl + 1 > bufsize)
+            break;
+        if (i > 0)
+            buf[out++] = ' ';
+        memcpy(buf + out, sing, sl + 1);
+        out += sl;
+    }
+    return out;
+}
+
+static size_t count_words(const char *key)
+{
+    size_t n = 1;
+    for (; *key; key++)
+        n += *key == ' ';
+    return n;
+}
+
+/* Maps a normalised phrase to `cat` (later definitions win, like the dict in
+ * CHAIR's code) and records its length on the entry of its first word. */
+static int add_phrase(pv_lexicon *lex, const char *key, int cat)
+{
+    size_t nw = count_words(key);
+    if (nw > MAX_PHRASE_WORDS)
+        return 0; /* longer than any scan looks: cannot match */
+    entry *e = upsert(lex, key);
+    if (!e)
+        return -1;
+    e->cat = cat;
+    if (nw > 1) {
+        char first[KEY_MAX];
+        size_t k = (size_t)(strchr(key, ' ') - key);
+        memcpy(first, key, k);
+        first[k] = '\0';
+        entry *f = upsert(lex, first);
+        if (!f)
+            return -1;
+        if (f->span < nw)
+            f->span = (unsigned char)nw;
+    }
+    return 0;
+}
+
+static int add_category(pv_lexicon *lex, const char *name)
+{
+    if (lex->ncat == lex->capcat) {
+        int cap = lex->capcat ? lex->capcat * 2 : 128;
+        char **names = realloc(lex->names, (size_t)cap * sizeof *names);
+        if (!names)
+            return -1;
+        lex->names = names;
+        lex->capcat = cap;
+    }
+    if (!(lex->names[lex->ncat] = strdup(name)))
+        return -1;
+    return lex->ncat++;
+}
+
+void pv_lexicon_free(pv_lexicon *lex)
+{
+    if (!lex)
+        return;
+    for (int i = 0; i < lex->ncat; i++)
+        free(lex->names[i]);
+    free(lex->names);
+    for (size_t i = 0; i < lex->nslots; i++)
+        free(lex->slots[i].key);
+    free(lex->slots);
+    free(lex);
+}
+
+int pv_lexicon_size(const pv_lexicon *lex) { return lex->ncat; }
+
+const char *pv_lexicon_name(const pv_lexicon *lex, int cat)
+{
+    return cat >= 0 && cat < lex->ncat ? lex->names[cat] : NULL;
+}
+
+int pv_lexicon_category(const pv_lexicon *lex, const char *name)
+{
+    for (int i = 0; i < lex->ncat; i++)
+        if (strcmp(lex->names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int pv_lexicon_lookup(const pv_lexicon *lex, const char *phrase)
+{
+    char key[KEY_MAX];
+    if (pv_lexicon_normalize(phrase, key, sizeof key) == 0)
+        return -1;
+    const entry *e = find(lex, key);
+    return e->key && e->cat >= 0 ? e->cat : -1;
+}
+
+/* ---- building ---------------------------------------------------------------- */
+
+/* Parses one synonyms-file line: entries separated by commas, surrounding
+ * blanks trimmed (the published file has stray double and trailing spaces),
+ * lower-cased. Returns 0, 1 for a blank line, or -1 with a message. */
+static int add_line(pv_lexicon *lex, const char *line, char *err, size_t errlen, long lineno)
+{
+    const char *p = line;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0' || *p == '\n' || *p == '\r')
+        return 1;
+    int cat = -1;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *s = p;
+        while (s < end && (*s == ' ' || *s == '\t'))
+            s++;
+        const char *e = end;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+            e--;
+        char raw[KEY_MAX], key[KEY_MAX];
+        if ((size_t)(e - s) >= sizeof raw) {
+            snprintf(err, errlen, "line %ld: entry longer than %d bytes", lineno, KEY_MAX - 1);
+            return -1;
+        }
+        pv_lower(s, (size_t)(e - s), raw, sizeof raw);
+        if (raw[0] != '\0') {
+            if (pv_lexicon_normalize(raw, key, sizeof key) == 0) {
+                snprintf(err, errlen, "line %ld: \"%s\" has no word", lineno, raw);
+                return -1;
+            }
+            if (cat < 0 && (cat = add_category(lex, raw)) < 0)
+                goto oom;
+            if (add_phrase(lex, key, cat) != 0)
+                goto oom;
+        } else if (cat < 0) {
+            snprintf(err, errlen, "line %ld: empty category name", lineno);
+            return -1;
+        }
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+oom:
+    snprintf(err, errlen, "line %ld: out of memory", lineno);
+    return -1;
+}
+
+/* Adds "<prefix> <key>" -> cat for every single- or multi-word key of `cat`. */
+static int add_prefixed(pv_lexicon *lex, int cat, const char *const *prefixes)
+{
+    size_t n = 0;
+    char **keys = malloc(lex->used * sizeof *keys);
+    if (!keys)
+        return -1;
+    for (size_t i = 0; i < lex->nslots; i++)
+        if (lex->slots[i].key && lex->slots[i].cat == cat)
+            keys[n++] = lex->slots[i].key;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        for (const char *const *p = prefixes; *p && rc == 0; p++) {
+            char key[KEY_MAX];
+            if (snprintf(key, sizeof key, "%s %s", *p, keys[i]) < (int)sizeof key)
+                rc = add_phrase(lex, key, cat);
+        }
+    free(keys);
+    return rc;
+}
+
+static int add_rules(pv_lexicon *lex)
+{
+    static const char *const animals[] = {"bird", "cat", "dog", "horse", "sheep", "cow",
+                                          "elephant", "bear", "zebra", "giraffe", NULL};
+    static const char *const vehicles[] = {"airplane", "train", "bus", "boat", NULL};
+    static const char *const age[] = {"baby", "adult", NULL};
+    static const char *const passenger[] = {"passenger", NULL};
+    for (const char *const *a = animals; *a; a++) {
+        int c = pv_lexicon_category(lex, *a);
+        if (c >= 0 && add_prefixed(lex, c, age) != 0)
+            return -1;
+    }
+    for (const char *const *v = vehicles; *v; v++) {
+        int c = pv_lexicon_category(lex, *v);
+        if (c >= 0 && add_prefixed(lex, c, passenger) != 0)
+            return -1;
+    }
+    static const char *const nothing[] = {"baby animal", "adult animal", "baby cub", "adult cub",
+                                          "train track", "home plate", NULL};
+    for (const char *const *k = nothing; *k; k++)
+        if (add_phrase(lex, *k, BLOCK) != 0)
+            return -1;
+    int tie = pv_lexicon_category(lex, "tie");
+    lex->toilet = pv_lexicon_category(lex, "toilet");
+    if ((tie >= 0 && add_phrase(lex, "bow tie", tie) != 0) ||
+        (lex->toilet >= 0 && add_phrase(lex, "toilet seat", lex->toilet) != 0))
+        return -1;
+    entry *seat = upsert(lex, "seat");
+    if (!seat)
+        return -1;
+    seat->flags |= FLAG_SEAT;
+    return 0;
+}
+
+pv_lexicon *pv_lexicon_from_lines(const char *const *lines, char *err, size_t errlen)
+{
+    pv_lexicon *lex = calloc(1, sizeof *lex);
+    if (!lex || grow(lex) != 0) {
+        snprintf(err, errlen, "out of memory");
+        free(lex);
+        return NULL;
+    }
+    for (long i = 0; lines[i]; i++)
+        if (add_line(lex, lines[i], err, errlen, i + 1) < 0) {
+            pv_lexicon_free(lex);
+            return NULL;
+        }
+    if (lex->ncat == 0) {
+        snprintf(err, errlen, "no categories");
+        pv_lexicon_free(lex);
+        return NULL;
+    }
+    if (add_rules(lex) != 0) {
+        snprintf(err, errlen, "out of memory");
+        pv_lexicon_free(lex);
+        return NULL;
+    }
+    return lex;
+}
+
+pv_lexicon *pv_lexicon_builtin(void)
+{
+    char err[256];
+    return pv_lexicon_from_lines(pv_lexicon_builtin_lines, err, sizeof err);
+}
+
+pv_lexicon *pv_lexicon_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open", path);
+        return NULL;
+    }
+    size_t n = 0, cap = 0;
+    char **lines = NULL, *line = NULL;
+    size_t linecap = 0;
+    while (getline(&line, &linecap, f) >= 0) {
+        if (n + 2 > cap) {
+            cap = cap ? cap * 2 : 128;
+            char **l = realloc(lines, cap * sizeof *l);
+            if (!l)
+                break;
+            lines = l;
+        }
+        lines[n++] = line;
+        line = NULL;
+        linecap = 0;
+    }
+    free(line);
+    bool failed = ferror(f) || (n > 0 && !lines);
+    fclose(f);
+    pv_lexicon *lex = NULL;
+    if (failed) {
+        snprintf(err, errlen, "%s: read error", path);
+    } else {
+        char msg[256];
+        const char *const none[] = {NULL};
+        if (lines)
+            lines[n] = NULL;
+        lex = pv_lexicon_from_lines(lines ? (const char *const *)lines : none, msg, sizeof msg);
+        if (!lex)
+            snprintf(err, errlen, "%s: %s", path, msg);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    return lex;
+}
+
+/* ---- finding mentions ----------------------------------------------------------- */
+
+size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *out, size_t max)
+{
+    size_t len = strlen(text);
+    pv_word stack_words[256];
+    char stack_norm[256][48]; /* longer words are in no entry */
+    pv_word *w = stack_words;
+    size_t nw = pv_words(text, len, stack_words, 256);
+    if (nw > 256) {
+        w = malloc(nw * sizeof *w);
+        if (!w)
+            return 0;
+        pv_words(text, len, w, nw);
+    }
+    /* Normalised words: short ones in a fixed cache, the rest recomputed. */
+    char (*norm)[48] = nw <= 256 ? stack_norm : malloc(nw * sizeof *norm);
+    if (!norm) {
+        free(w);
+        return 0;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        char low[PV_WORD_MAX + 1];
+        size_t wl = w[i].end - w[i].start;
+        if (wl >= sizeof norm[i]) {
+            norm[i][0] = '\0'; /* no entry word is that long */
+            continue;
+        }
+        pv_lower(text + w[i].start, wl, low, sizeof low);
+        pv_singular(low, norm[i], sizeof norm[i]);
+    }
+
+    size_t found = 0, seats_beyond = 0;
+    bool toilet = false;
+    /* Mentions are written to out as found; "seat" ones are marked with
+     * category -1 - cat and fixed up at the end, once we know about a toilet. */
+    size_t i = 0;
+    while (i < nw) {
+        const entry *e = find(lex, norm[i]);
+        size_t used = 0;
+        int cat = NONE;
+        unsigned flags = 0;
+        if (e->key) {
+            for (size_t k = e->span; k >= 2 && !used; k--) {
+                if (i + k > nw)
+                    continue;
+                char key[KEY_MAX];
+                size_t kl = 0;
+                bool fits = true;
+                for (size_t j = 0; j < k && fits; j++) {
+                    size_t l = strlen(norm[i + j]);
+                    if (kl + l + 2 > sizeof key)
+                        fits = false;
+                    else {
+                        if (j)
+                            key[kl++] = ' ';
+                        memcpy(key + kl, norm[i + j], l + 1);
+                        kl += l;
+                    }
+                }
+                const entry *p = fits ? find(lex, key) : NULL;
+                if (p && p->key && p->cat != NONE) {
+                    used = k;
+                    cat = p->cat;
+                    flags = p->flags;
+                }
+            }
+            if (!used && e->cat != NONE) {
+                used = 1;
+                cat = e->cat;
+                flags = e->flags;
+            }
+        }
+        if (!used) {
+            i++;
+            continue;
+        }
+        if (cat >= 0) {
+            if (cat == lex->toilet)
+                toilet = true;
+            if (found < max)
+                out[found] = (pv_mention){(flags & FLAG_SEAT) ? -1 - cat : cat, w[i].start,
+                                          w[i + used - 1].end};
+            else if (flags & FLAG_SEAT)
+                seats_beyond++;
+            found++;
+        }
+        i += used;
+    }
+    /* "seat" beside "toilet" is the toilet's seat, not a chair (CHAIR's rule). */
+    size_t kept = 0, stored = found < max ? found : max;
+    for (size_t m = 0; m < stored; m++) {
+        pv_mention x = out[m];
+        if (x.category < 0) {
+            if (toilet)
+                continue;
+            x.category = -1 - x.category;
+        }
+        out[kept++] = x;
+    }
+    /* Mentions that did not fit are counted, less the seats a toilet removes. */
+    kept += found - stored - (toilet ? seats_beyond : 0);
+    if (w != stack_words)
+        free(w);
+    if (norm != stack_norm)
+        free(norm);
+    return kept;
+}
