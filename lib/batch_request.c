@@ -405,3 +405,40 @@ size_t pv_batch_responses_unused(const pv_batch_responses *r, const char **first
             *first = r->v[i].id;
     return n;
 }
+
+/* The id set reuses the responses table: an entry with only an id and a line. */
+struct pv_batch_ids {
+    pv_batch_responses table;
+};
+
+pv_batch_ids *pv_batch_ids_new(void)
+{
+    pv_batch_ids *ids = calloc(1, sizeof *ids);
+    if (!ids)
+        pv_die(PV_EXIT_SYSTEM, "out of memory");
+    ids->table.nslots = 128;
+    ids->table.slots = calloc(ids->table.nslots, sizeof *ids->table.slots);
+    if (!ids->table.slots)
+        pv_die(PV_EXIT_SYSTEM, "out of memory");
+    return ids;
+}
+
+long pv_batch_ids_add(pv_batch_ids *ids, const char *id, long line)
+{
+    const response *prev = lookup(&ids->table, id);
+    if (prev)
+        return prev->line;
+    add(&ids->table, (response){.id = dup_or_null(id), .line = line});
+    return 0;
+}
+
+void pv_batch_ids_free(pv_batch_ids *ids)
+{
+    if (!ids)
+        return;
+    for (size_t i = 0; i < ids->table.n; i++)
+        free(ids->table.v[i].id);
+    free(ids->table.v);
+    free(ids->table.slots);
+    free(ids);
+}

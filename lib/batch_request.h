@@ -61,4 +61,11 @@ enum pv_batch_status pv_batch_responses_get(pv_batch_responses *r, const char *i
 /* Number of responses no lookup asked for, and the first of them (for a warning). */
 size_t pv_batch_responses_unused(const pv_batch_responses *r, const char **first);
 
+/* The ids already given to requests, so that a batch never repeats a custom_id. */
+typedef struct pv_batch_ids pv_batch_ids;
+pv_batch_ids *pv_batch_ids_new(void);
+/* Adds id first seen on `line`; returns 0, or the line of its earlier occurrence. */
+long pv_batch_ids_add(pv_batch_ids *ids, const char *id, long line);
+void pv_batch_ids_free(pv_batch_ids *ids);
+
 #endif

@@ -634,7 +634,7 @@ static bool insert_object(const doc *d, pool_item *pool, size_t *npool, site *si
         free(sentence);
     }
     c->repl = sb_take(&b);
-    c->from = xstrndup(d->text + st->s, st->e - st->s);
+    c->from = strdup(""); /* nothing was there */
     c->to = strdup(obj.phrase);
     c->object = strdup(pv_lexicon_name(d->lex, obj.cat));
     c->used = true;
