@@ -93,6 +93,34 @@ static int max_lora_rank(const pv_llama_weights *t, int layers)
     return r;
 }
 
+/* True when every one of the n values survives rounding to `bits` significant bits. */
+static bool all_representable(const float *x, size_t n, int bits)
+{
+    for (size_t i = 0; i < n; i++) {
+        int e;
+        frexp(x[i], &e);
+        if (x[i] != 0 && ldexp(rint(ldexp(x[i], bits - e)), e - bits) != x[i])
+            return false;
+    }
+    return true;
+}
+
+int pv_llava_weight_bits(const pv_llava_model *m)
+{
+    /* The first rows of the embedding and of layer 0's q projection: values of a
+     * trained or random model that fill their type's significand. */
+    const pv_text_config *tc = &m->cfg.text;
+    size_t n_embed = (size_t)tc->hidden_size * (tc->vocab_size < 64 ? tc->vocab_size : 64);
+    const pv_linear *q = &m->text.layers[0].q;
+    size_t n_q = (size_t)q->in * (q->out < 64 ? q->out : 64);
+    static const int candidates[] = {8, 11};
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
+        if (all_representable(m->text.embed, n_embed, candidates[i]) &&
+            all_representable(q->w, n_q, candidates[i]))
+            return candidates[i];
+    return 24;
+}
+
 pv_lm_session *pv_lm_session_new(const pv_llava_model *m, int max_tokens, bool use_lora)
 {
     const pv_text_config *tc = &m->cfg.text;
@@ -130,7 +158,8 @@ pv_lm_session *pv_lm_session_new(const pv_llava_model *m, int max_tokens, bool u
         pv_lm_session_free(s);
         return NULL;
     }
-    pv_op_rope_tables(max_tokens, hd, tc->rope_theta, s->cos_tab, s->sin_tab);
+    pv_op_rope_tables(max_tokens, hd, tc->rope_theta, pv_llava_weight_bits(m), s->cos_tab,
+                      s->sin_tab);
     return s;
 }
 

@@ -42,6 +42,13 @@ int pv_llava_image_features(const pv_llava_model *m, const float *pixel_values, 
 int pv_llava_image_features_probe(const pv_llava_model *m, const float *pixel_values,
                                   float *features, const pv_forward_probe *probe);
 
+/* Significant bits of the floating type the checkpoint stores (24 float32, 11
+ * float16, 8 bfloat16), recognised from the values (embedding and a projection's
+ * first rows all exact in the narrower type). transformers loads a model in that
+ * type by default and casts RoPE's inv_freq buffer to it, which changes the angles
+ * by up to ~5e-4 relative: sessions build their rotary tables with it (lib/ops.h). */
+int pv_llava_weight_bits(const pv_llava_model *m);
+
 /* A decoding session: a KV cache for up to max_tokens positions, sized once.
  * use_lora=false runs the base model (adapters off: the DPO reference). NULL if out
  * of memory. */

@@ -74,15 +74,32 @@ void pv_op_rmsnorm(const float *x, int n, int d, const float *w, float eps, floa
     }
 }
 
-void pv_op_rope_tables(int n_pos, int head_dim, double theta, float *cos_tab, float *sin_tab)
+/* x rounded to nearest-even with `bits` significant bits, as a cast to a narrower
+ * float type does (float16's subnormals below 2^-14 keep a 2^-24 quantum). */
+static float round_significand(float x, int bits)
+{
+    if (bits >= 24 || x == 0 || !isfinite(x))
+        return x;
+    int e;
+    frexp(x, &e); /* x = m 2^e, 0.5 <= |m| < 1 */
+    int q = e - bits;
+    if (bits == 11 && q < -24)
+        q = -24;
+    return (float)ldexp(rint(ldexp(x, -q)), q);
+}
+
+void pv_op_rope_tables(int n_pos, int head_dim, double theta, int inv_freq_bits,
+                       float *cos_tab, float *sin_tab)
 {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
-        double inv_freq = 1.0 / pow(theta, (double)(2 * i) / head_dim);
+        float exponent = (float)(2 * i) / (float)head_dim;
+        float inv_freq = 1.0f / (float)pow(theta, (double)exponent);
+        inv_freq = round_significand(inv_freq, inv_freq_bits);
         for (int p = 0; p < n_pos; p++) {
-            double angle = p * inv_freq;
-            cos_tab[(size_t)p * half + i] = (float)cos(angle);
-            sin_tab[(size_t)p * half + i] = (float)sin(angle);
+            float angle = (float)p * inv_freq;
+            cos_tab[(size_t)p * half + i] = (float)cos((double)angle);
+            sin_tab[(size_t)p * half + i] = (float)sin((double)angle);
         }
     }
 }

@@ -38,10 +38,16 @@ void pv_op_layernorm(const float *x, int n, int d, const float *w, const float *
 /* LLaMA RMSNorm: y = x / sqrt(mean(x^2) + eps) * w. y may be x (in place). */
 void pv_op_rmsnorm(const float *x, int n, int d, const float *w, float eps, float *y);
 
-/* Rotary position tables in Hugging Face's convention: for position p and
- * i < head_dim / 2, angle = p * theta^(-2i / head_dim) (computed in double);
- * cos_tab, sin_tab: [n_pos][head_dim / 2]. */
-void pv_op_rope_tables(int n_pos, int head_dim, double theta, float *cos_tab, float *sin_tab);
+/* Rotary position tables, computed as transformers computes them:
+ *   inv_freq[i] = 1 / theta^(2i / head_dim)          in float32, i < head_dim / 2,
+ *                 then rounded to inv_freq_bits significant bits (24: float32 as is;
+ *                 11: float16; 8: bfloat16), because transformers keeps inv_freq as a
+ *                 buffer that is cast with the model: a model loaded in float16 runs
+ *                 with float16 inverse frequencies even when computing in float64;
+ *   angle = p * inv_freq[i]                           in float32 (HF: `.float()`);
+ *   cos_tab, sin_tab [n_pos][head_dim / 2] = cos, sin of the angle. */
+void pv_op_rope_tables(int n_pos, int head_dim, double theta, int inv_freq_bits,
+                       float *cos_tab, float *sin_tab);
 
 /* Rotary embedding, rotate-half convention, in place on x [n][n_heads][head_dim]
  * whose row t is at position pos0 + t: with h = head_dim / 2, c, s the table entries,
