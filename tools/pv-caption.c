@@ -279,7 +279,8 @@ static bool encode_image(captioner *c, const pv_reader *r, const cJSON *rec)
     const char *image = pv_rec_string(r, rec, "image", true);
     if (!image)
         return false;
-    char *path = image[0] == '/' ? strdup(image) : path_join(c->set->image_root, image);
+    bool as_is = image[0] == '/' || strcmp(c->set->image_root, ".") == 0;
+    char *path = as_is ? strdup(image) : path_join(c->set->image_root, image);
     if (!path)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
     char err[512];
@@ -414,7 +415,8 @@ static bool caption_record(captioner *c, const pv_reader *r, cJSON *rec)
                       "cannot build the prompt (does it contain \"<image>\"?)");
     else if (n >= c->context)
         pv_bad_record(pv_reader_name(r), pv_reader_line(r),
-                      "the prompt is %ld tokens, the model's context %d", n, c->context);
+                      "the prompt is %ld tokens, longer than the model's context of %d",
+                      n, c->context);
     else if (encode_image(c, r, rec)) {
         int k = generate(c, ids, (int)n, r);
         char *text = pv_tokenizer_decode(c->tok, c->generated, (size_t)k, true);
@@ -455,7 +457,8 @@ static bool score_record(captioner *c, const pv_reader *r, cJSON *rec)
                       "cannot build the sequence (does the prompt contain \"<image>\"?)");
     else if (n > c->context)
         pv_bad_record(pv_reader_name(r), pv_reader_line(r),
-                      "prompt and \"%s\" are %ld tokens, the model's context %d", s->score_field,
+                      "prompt and \"%s\" are %ld tokens, more than the model's context of %d",
+                      s->score_field,
                       n, c->context);
     else if (encode_image(c, r, rec)) {
         double t0 = pv_now();
@@ -488,11 +491,11 @@ static void report(const captioner *c)
     const timings *t = &c->t;
     if (!pv_quiet) {
         if (c->set->score_field)
-            pv_info("%ld records scored, %ld tokens at %.1f tokens/s", t->records, t->score_tokens,
-                    rate(t->score_tokens, t->score_s));
+            pv_info("%ld record%s scored, %ld tokens at %.1f tokens/s", t->records,
+                    t->records == 1 ? "" : "s", t->score_tokens, rate(t->score_tokens, t->score_s));
         else
-            pv_info("%ld records, prefill %.1f tokens/s, decode %.1f tokens/s (%ld tokens)",
-                    t->records, rate(t->prefill_tokens, t->prefill_s),
+            pv_info("%ld record%s, prefill %.1f tokens/s, decode %.1f tokens/s (%ld tokens)",
+                    t->records, t->records == 1 ? "" : "s", rate(t->prefill_tokens, t->prefill_s),
                     rate(t->decode_tokens, t->decode_s), t->decode_tokens);
     }
     if (c->set->timings)
