@@ -301,6 +301,30 @@ static void attribute_swap(const doc *d, size_t w, size_t first_adj, uint64_t *r
     c->to = strdup(c->repl);
 }
 
+/* True when a singular pronoun follows byte pos: it may refer back to the noun,
+ * and "three women ... she wears" would not agree. */
+static bool pronoun_after(const doc *d, size_t pos)
+{
+    static const char *const pronouns[] = {"he", "she", "it", "his", "her", "him", "its",
+                                           "himself", "herself", "itself"};
+    for (size_t w = 0; w < d->nwords; w++) {
+        if (d->words[w].s < pos)
+            continue;
+        for (size_t i = 0; i < sizeof pronouns / sizeof pronouns[0]; i++)
+            if (word_is(d, w, pronouns[i]))
+                return true;
+    }
+    return false;
+}
+
+/* True when byte pos begins a sentence (only spaces since the last stop). */
+static bool sentence_start(const doc *d, size_t pos)
+{
+    while (pos > 0 && d->text[pos - 1] == ' ')
+        pos--;
+    return pos == 0 || strchr(".!?", d->text[pos - 1]);
+}
+
 /* Raises the count in front of mention m: "a dog sits" -> "two dogs sit". */
 static void count_change(const doc *d, const pv_mention *m, size_t det, uint64_t *rng, cands *out)
 {
@@ -323,7 +347,7 @@ static void count_change(const doc *d, const pv_mention *m, size_t det, uint64_t
     if (v == 1) {
         /* Singular becomes plural: the noun, a verb right after it, "there is" before it. */
         if (!pv_vocab_plural(d->text + m->start, m->end - m->start, plural, sizeof plural) ||
-            pv_lexicon_lookup(d->lex, plural) != m->category)
+            pv_lexicon_lookup(d->lex, plural) != m->category || pronoun_after(d, m->end))
             return;
         if (det >= 2 && word_is(d, det - 2, "there") && word_is(d, det - 1, "is") &&
             adjacent(d, det - 2, det - 1) && adjacent(d, det - 1, det)) {
@@ -341,14 +365,27 @@ static void count_change(const doc *d, const pv_mention *m, size_t det, uint64_t
         size_t last = word_at(d, m->start);
         while (last != (size_t)-1 && last + 1 < d->nwords && d->words[last].e < m->end)
             last++;
-        size_t next = last + 1;
-        if (last != (size_t)-1 && next < d->nwords && adjacent(d, last, next)) {
-            const char *pl = pv_vocab_verb_plural(word_ptr(d, next), word_len(d, next));
-            if (pl) {
-                pv_vocab_copy_case(word_ptr(d, next), pl, verb, sizeof verb);
-                p[np++] = (patch){d->words[next].s, d->words[next].e, verb};
-                e = d->words[next].e;
+        /* The verb of a subject follows its noun, or a short "of" phrase
+         * ("a cup of tea stands"). */
+        size_t verb_at = (size_t)-1;
+        for (size_t k = last + 1, hops = 0; last != (size_t)-1 && k < d->nwords && hops < 3 &&
+                                            adjacent(d, k - 1, k);
+             k++, hops++) {
+            if (pv_vocab_verb_plural(word_ptr(d, k), word_len(d, k))) {
+                verb_at = k;
+                break;
             }
+            if (hops == 0 && !word_is(d, k, "of"))
+                break;
+        }
+        if (verb_at != (size_t)-1) {
+            const char *pl = pv_vocab_verb_plural(word_ptr(d, verb_at), word_len(d, verb_at));
+            pv_vocab_copy_case(word_ptr(d, verb_at), pl, verb, sizeof verb);
+            p[np++] = (patch){d->words[verb_at].s, d->words[verb_at].e, verb};
+            e = d->words[verb_at].e;
+        } else if (sentence_start(d, s)) {
+            /* A subject whose verb we cannot find: agreement would break. */
+            return;
         }
     } else {
         p[np++] = (patch){d->words[det].s, d->words[det].e, numw};

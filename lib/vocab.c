@@ -80,8 +80,6 @@ static const pv_relation relations[] = {
     {"looking at", "looking away from"},
     {"empty", "full"},
     {"full", "empty"},
-    {"open", "closed"},
-    {"closed", "open"},
 };
 
 /* Verbs after a singular subject and their plural forms. */
