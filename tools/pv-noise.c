@@ -338,7 +338,7 @@ int main(int argc, char **argv)
     if (s.seed > MAX_SEED)
         pv_usage_error("--seed must be at most 2^53-1 = %llu (it is written as a JSON number)",
                        (unsigned long long)MAX_SEED);
-    if (s.step >= s.steps)
+    if (s.step >= s.steps && !(print && !step_given))
         pv_usage_error("--step %d is not below --steps %d%s", s.step, s.steps,
                        step_given ? "" : " (give --step)");
     if (print && image)
