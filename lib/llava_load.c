@@ -480,7 +480,10 @@ int pv_llava_load(const char *dir, pv_llava_model *m, char *err, size_t errlen)
     free(L.index);
     free(L.file_in_place);
     if (L.failed) {
-        snprintf(err, errlen, "%s: %s", dir, msg);
+        if (strncmp(msg, dir, strlen(dir)) == 0) /* already names a file in the folder */
+            snprintf(err, errlen, "%s", msg);
+        else
+            snprintf(err, errlen, "%s: %s", dir, msg);
         pv_llava_free(m);
         return -1;
     }
