@@ -306,7 +306,8 @@ pv_cooccur *pv_cooccur_from_json(const char *text, size_t len, char *err, size_t
             return fail(co, root, err, errlen, "objects.\"%s\" is not a count", o->string);
         if (find(co, o->string) != (size_t)-1)
             return fail(co, root, err, errlen, "objects.\"%s\" appears twice", o->string);
-        co->e[intern(co, o->string)].count = (long)o->valuedouble;
+        size_t i = intern(co, o->string); /* may move co->e */
+        co->e[i].count = (long)o->valuedouble;
     }
     const cJSON *row;
     cJSON_ArrayForEach(row, pairs) {
