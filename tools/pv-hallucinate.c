@@ -386,8 +386,6 @@ int main(int argc, char **argv)
         if (unused)
             pv_info("%zu responses match no record (first: \"%s\")", unused, first);
     }
-    if (pv_bad_records)
-        pv_info("%ld bad records skipped", pv_bad_records);
     pv_batch_responses_free(answers);
     pv_batch_ids_free(ids);
     pv_cooccur_free(co);
