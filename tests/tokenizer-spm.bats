@@ -1,0 +1,107 @@
+#!/usr/bin/env bats
+# Differential test of pv's tokenizer against Debian's spm_encode (SentencePiece)
+# with LLaMA-2's tokenizer.model, on strings a seeded script generates at test time
+# (ASCII, punctuation, digits, runs of spaces and tabs, accents, CJK, emoji,
+# control bytes; one a line, since spm_encode reads lines).
+#
+# The tokenizer.json pv reads for the comparison is written from tokenizer.model
+# by tests/tools/spm_to_tokenizer_json.py (merge ranks in SentencePiece's score
+# order). The fixture's own tokenizer.json is compared as well: its merges rank the
+# whitespace pieces by id, not by SentencePiece's score (-1e9, merged last), and
+# its Metaspace "first" rule adds no "▁" to text that starts with a space, so it
+# agrees with spm_encode exactly on text without leading or repeated spaces, which
+# is what transformers' tokenizer does too.
+load helpers
+
+MODEL_REL=data/llama2-tokenizer/tokenizer.model
+
+setup_file() {
+    export BUILT="$BATS_FILE_TMPDIR/tok_encode"
+    cc -std=c17 -O2 -D_GNU_SOURCE -I"$REPO/lib" "$REPO/tests/tools/tok_encode.c" \
+        "$REPO/lib/tokenizer.c" "$REPO/lib/utf8.c" -lcjson -o "$BUILT" 2>"$BATS_FILE_TMPDIR/cc.log" || true
+}
+
+setup() {
+    need_shared
+    MODEL=$PV_SHARED/$MODEL_REL
+    [ -f "$MODEL" ] || skip "$MODEL_REL not found in ../shared"
+    command -v spm_encode >/dev/null || skip "spm_encode not installed (Debian: sentencepiece)"
+    [ -x "$BUILT" ] || { cat "$BATS_FILE_TMPDIR/cc.log" >&2; false; }
+    setup_tmp
+}
+
+teardown() {
+    teardown_tmp
+}
+
+# Compares two id files line by line; prints the count and the first mismatches.
+same_lines() {
+    local text=$1 want=$2 got=$3
+    /usr/bin/python3 - "$text" "$want" "$got" <<'EOF'
+import sys
+text = open(sys.argv[1], encoding="utf-8", newline="\n").read().split("\n")
+want = open(sys.argv[2]).read().split("\n")
+got = open(sys.argv[3]).read().split("\n")
+if len(want) != len(got):
+    print("line counts differ: %d vs %d" % (len(want), len(got)))
+    sys.exit(1)
+bad = [i for i in range(len(want)) if want[i] != got[i]]
+print("%d lines, %d differ" % (len(want) - 1, len(bad)))
+for i in bad[:3]:
+    print("text %r\n  spm %s\n  pv  %s" % (text[i], want[i], got[i]))
+sys.exit(1 if bad else 0)
+EOF
+}
+
+@test "hundreds of generated strings: pv's ids equal spm_encode's (SentencePiece merge order)" {
+    /usr/bin/python3 "$REPO/tests/tools/spm_to_tokenizer_json.py" "$MODEL" "$TMP/spm.json"
+    for seed in 1 2; do
+        /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" $seed 400 >"$TMP/in.txt"
+        spm_encode --model="$MODEL" --output_format=id <"$TMP/in.txt" >"$TMP/spm.ids"
+        "$BUILT" "$TMP/spm.json" <"$TMP/in.txt" >"$TMP/pv.ids"
+        run same_lines "$TMP/in.txt" "$TMP/spm.ids" "$TMP/pv.ids"
+        echo "seed $seed: $output"
+        assert_success
+        assert_output "400 lines, 0 differ"
+    done
+}
+
+@test "the same with the Metaspace spelling, on strings that do not start with a space" {
+    /usr/bin/python3 "$REPO/tests/tools/spm_to_tokenizer_json.py" "$MODEL" "$TMP/meta.json" --metaspace-first
+    /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" 3 500 | grep -v '^ ' | grep -v '^▁' >"$TMP/in.txt"
+    [ "$(wc -l <"$TMP/in.txt")" -gt 300 ]
+    spm_encode --model="$MODEL" --output_format=id <"$TMP/in.txt" >"$TMP/spm.ids"
+    "$BUILT" "$TMP/meta.json" <"$TMP/in.txt" >"$TMP/pv.ids"
+    run same_lines "$TMP/in.txt" "$TMP/spm.ids" "$TMP/pv.ids"
+    echo "$output"
+    assert_success
+    assert_output --regexp ' 0 differ$'
+}
+
+@test "the fixture's tokenizer.json equals spm_encode on text without leading or repeated spaces" {
+    /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" 4 800 | grep -v '^ ' | grep -v '  ' | grep -v '▁' >"$TMP/in.txt"
+    [ "$(wc -l <"$TMP/in.txt")" -gt 200 ]
+    spm_encode --model="$MODEL" --output_format=id <"$TMP/in.txt" >"$TMP/spm.ids"
+    "$BUILT" "$FIXTURE/tokenizer.json" <"$TMP/in.txt" >"$TMP/pv.ids"
+    run same_lines "$TMP/in.txt" "$TMP/spm.ids" "$TMP/pv.ids"
+    echo "$output"
+    assert_success
+    assert_output --regexp ' 0 differ$'
+}
+
+@test "whitespace runs: the fixture ranks ▁▁ first, as its merges list says" {
+    # Merge rank 0 of the fixture is "▁ ▁"; SentencePiece scores ▁▁ at -1e9 (last).
+    printf 'a    b\n' >"$TMP/in.txt"
+    run "$BUILT" "$FIXTURE/tokenizer.json" <"$TMP/in.txt"
+    assert_output "263 268 29890"   # ▁a ▁▁▁▁ b   (tokenizers 0.23.3 gives the same)
+    run spm_encode --model="$MODEL" --output_format=id <"$TMP/in.txt"
+    assert_output "263 1678 289"    # ▁a ▁▁▁ ▁b
+}
+
+@test "decoding gives the generated strings back" {
+    /usr/bin/python3 "$REPO/tests/tools/spm_to_tokenizer_json.py" "$MODEL" "$TMP/spm.json"
+    /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" 5 300 | grep -v '▁' >"$TMP/in.txt"
+    "$BUILT" -d "$TMP/spm.json" <"$TMP/in.txt" | awk 'NR % 2 == 0' >"$TMP/back.txt"
+    run diff "$TMP/in.txt" "$TMP/back.txt"
+    assert_success
+}
