@@ -54,7 +54,8 @@ int pv_llava_image_features(const pv_llava_model *m, const float *pixel_values, 
 struct pv_lm_session {
     const pv_llava_model *m;
     bool use_lora;
-    int max_tokens, pos, chunk, max_lora_r;
+    int max_tokens, pos, max_lora_r;
+    int chunk, chunk_capacity;  /* rows per prefill step; rows the scratch holds */
     float *k_cache, *v_cache;   /* [layers][kv heads][max_tokens][head_dim] */
     float *cos_tab, *sin_tab;   /* [max_tokens][head_dim / 2] */
     /* Scratch of one chunk of rows. */
@@ -133,6 +134,7 @@ pv_lm_session *pv_lm_session_new(const pv_llava_model *m, int max_tokens, bool u
     s->use_lora = use_lora;
     s->max_tokens = max_tokens;
     s->chunk = max_tokens < PV_PREFILL_CHUNK ? max_tokens : PV_PREFILL_CHUNK;
+    s->chunk_capacity = s->chunk;
     s->max_lora_r = max_lora_rank(&m->text, tc->num_hidden_layers);
 
     int hd = tc->head_dim, D = tc->hidden_size, I = tc->intermediate_size;
@@ -188,6 +190,11 @@ int pv_lm_session_pos(const pv_lm_session *s)
 const char *pv_lm_session_error(const pv_lm_session *s)
 {
     return s->err;
+}
+
+void pv_lm_session_set_chunk(pv_lm_session *s, int rows)
+{
+    s->chunk = rows < 1 ? 1 : rows > s->chunk_capacity ? s->chunk_capacity : rows;
 }
 
 void pv_lm_session_set_probe(pv_lm_session *s, const pv_forward_probe *probe)

@@ -61,6 +61,10 @@ void pv_lm_session_reset(pv_lm_session *s);
 int pv_lm_session_pos(const pv_lm_session *s);
 /* The message of the last error (empty string if none). */
 const char *pv_lm_session_error(const pv_lm_session *s);
+/* Rows per prefill step (default 256, the most the scratch space holds): long
+ * prompts run in steps of this many tokens; smaller steps use less cache-friendly
+ * products. Values outside 1..default are clamped. */
+void pv_lm_session_set_chunk(pv_lm_session *s, int rows);
 /* Tensors the next prefill calls capture (NULL: none). The probe is not copied. */
 void pv_lm_session_set_probe(pv_lm_session *s, const pv_forward_probe *probe);
 

@@ -236,8 +236,9 @@ void pv_op_attention(const float *q, int n, int pos0, const float *k, const floa
     int rows = n * n_heads;
     int threads = pv_op_threads();
     /* One (query row, head) pair per iteration: enough parallel work both in prefill
-     * (many rows) and in decode (one row, many heads). */
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4) if (rows > 1)
+     * (many rows) and in decode (one row, many heads), when there is enough of it. */
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4) \
+    if ((size_t)rows * n_keys * head_dim >= PV_OMP_MIN_ELEMS)
     for (int r = 0; r < rows; r++) {
         int t = r / n_heads, h = r % n_heads, kvh = h / group;
         int keys = causal ? pos0 + t + 1 : n_keys;

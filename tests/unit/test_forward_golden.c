@@ -253,6 +253,24 @@ int main(void)
            "logit over %d positions\n", worst, n - first + 1);
     CHECK(ok && worst < 1e-5, "KV-cache decoding gives the full prefill's logits");
 
+    /* Prefill in steps of 5 rows (the image tokens straddle steps) against one step. */
+    {
+        float *stepped = malloc((size_t)n * V * sizeof *stepped);
+        s = pv_lm_session_new(&m, n, false);
+        pv_lm_session_set_chunk(s, 5);
+        CHECK(pv_lm_prefill_all(s, ids, n, feat, stepped) == 0, "prefill in 5-row steps runs");
+        pv_lm_session_free(s);
+        double worst_step = 0, biggest = 0;
+        for (size_t i = 0; i < (size_t)n * V; i++) {
+            worst_step = fmax(worst_step, fabs(stepped[i] - logits[i]));
+            biggest = fmax(biggest, fabs(logits[i]));
+        }
+        printf("# 5-row prefill steps vs one step: worst abs diff %.3g (largest logit %.3g)\n",
+               worst_step, biggest);
+        CHECK(worst_step < 1e-5 * biggest, "prefill in steps gives the same logits");
+        free(stepped);
+    }
+
     /* Greedy decoding from the prompt. */
     int n_prompt, n_greedy;
     int32_t *prompt = golden_i32("prompt_ids", &n_prompt);
