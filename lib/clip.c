@@ -35,7 +35,7 @@ static int clip_buffers_alloc(clip_buffers *b, int tokens, int hidden, int inter
 {
     size_t th = (size_t)tokens * hidden;
     size_t mlp = (size_t)tokens * (size_t)(inter > patch_in ? inter : patch_in);
-    size_t scores = (size_t)pv_op_threads() * tokens;
+    size_t scores = pv_op_attention_scratch(tokens, tokens);
     b->block = malloc((6 * th + mlp + scores) * sizeof(float));
     if (!b->block)
         return -1;

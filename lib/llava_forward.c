@@ -65,7 +65,7 @@ struct pv_lm_session {
     float *k, *v;               /* [chunk][kv heads * head_dim] */
     float *gate, *up;           /* [chunk][intermediate] */
     float *lora;                /* [chunk][max lora r] */
-    float *scores;              /* [threads][max_tokens] */
+    float *scores;              /* attention scratch (pv_op_attention_scratch) */
     const pv_forward_probe *probe;
     char err[256];
 };
@@ -154,7 +154,11 @@ pv_lm_session *pv_lm_session_new(const pv_llava_model *m, int max_tokens, bool u
     s->gate = malloc(c * I * sizeof(float));
     s->up = malloc(c * I * sizeof(float));
     s->lora = malloc((c * s->max_lora_r + 1) * sizeof(float));
-    s->scores = malloc((size_t)pv_op_threads() * max_tokens * sizeof(float));
+    /* Attention scratch for the largest call: a full step, or one decode row. */
+    size_t scores = pv_op_attention_scratch(s->chunk, max_tokens);
+    if (pv_op_attention_scratch(1, max_tokens) > scores)
+        scores = pv_op_attention_scratch(1, max_tokens);
+    s->scores = malloc(scores * sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->cos_tab || !s->sin_tab || !s->h || !s->x || !s->q ||
         !s->attn || !s->k || !s->v || !s->gate || !s->up || !s->lora || !s->scores) {
         pv_lm_session_free(s);

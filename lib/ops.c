@@ -5,11 +5,15 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* Element-wise loops shorter than this run on one thread: below it the cost of
  * waking the team exceeds the work (a decode step's vectors are a few thousand). */
 #define PV_OMP_MIN_ELEMS 65536
+/* Query rows from which attention runs as matrix products (prefill) rather than
+ * row by row (decode). */
+#define PV_ATTENTION_BLOCK_ROWS 8
 
 void pv_op_matmul_wt(const float *x, int n, int in, const float *w, int out, float *y,
                      bool accumulate)
@@ -198,10 +202,17 @@ int pv_op_argmax(const float *x, int len)
 
 int pv_op_threads(void)
 {
-    static int threads;
-    if (!threads)
-        threads = omp_get_max_threads();
-    return threads;
+    /* Fixed once, so that scratch sized with it stays big enough; atomic because
+     * sessions may be created from several threads. */
+    static _Atomic int threads;
+    int t = threads;
+    if (!t) {
+        t = omp_get_max_threads();
+        int unset = 0;
+        if (!atomic_compare_exchange_strong(&threads, &unset, t))
+            t = unset;
+    }
+    return t;
 }
 
 /* One query row of one head against its keys: softmax(q k^T * scale) v. */
@@ -227,16 +238,45 @@ static void attend_row(const float *qh, const float *kh, const float *vh, int n_
     }
 }
 
+/* Many query rows: per head, scores = Q K^T and out = P V as matrix products
+ * (BLAS threads), the causal mask applied between them. */
+static void attention_blocked(const float *q, int n, int pos0, const float *k, const float *v,
+                              int n_keys, size_t kv_head_stride, size_t kv_pos_stride,
+                              int n_heads, int n_kv_heads, int head_dim, bool causal,
+                              float scale, float *out, float *scores)
+{
+    int group = n_heads / n_kv_heads, row = n_heads * head_dim;
+    for (int h = 0; h < n_heads; h++) {
+        const float *kh = k + (size_t)(h / group) * kv_head_stride;
+        const float *vh = v + (size_t)(h / group) * kv_head_stride;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_keys, head_dim, scale,
+                    q + (size_t)h * head_dim, row, kh, (int)kv_pos_stride, 0.0f, scores, n_keys);
+        for (int t = 0; t < n; t++) {
+            float *st = scores + (size_t)t * n_keys;
+            int keys = causal ? pos0 + t + 1 : n_keys;
+            pv_op_softmax(st, keys);
+            memset(st + keys, 0, (size_t)(n_keys - keys) * sizeof *st);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, n_keys, 1.0f, scores,
+                    n_keys, vh, (int)kv_pos_stride, 0.0f, out + (size_t)h * head_dim, row);
+    }
+}
+
 void pv_op_attention(const float *q, int n, int pos0, const float *k, const float *v,
                      int n_keys, size_t kv_head_stride, size_t kv_pos_stride, int n_heads,
                      int n_kv_heads, int head_dim, bool causal, float scale, float *out,
                      float *scratch)
 {
+    if (n >= PV_ATTENTION_BLOCK_ROWS) {
+        attention_blocked(q, n, pos0, k, v, n_keys, kv_head_stride, kv_pos_stride, n_heads,
+                          n_kv_heads, head_dim, causal, scale, out, scratch);
+        return;
+    }
     int group = n_heads / n_kv_heads;
     int rows = n * n_heads;
     int threads = pv_op_threads();
-    /* One (query row, head) pair per iteration: enough parallel work both in prefill
-     * (many rows) and in decode (one row, many heads), when there is enough of it. */
+    /* One (query row, head) pair per iteration: parallel over heads when decoding,
+     * when there is enough work to pay for the threads. */
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4) \
     if ((size_t)rows * n_keys * head_dim >= PV_OMP_MIN_ELEMS)
     for (int r = 0; r < rows; r++) {
@@ -247,4 +287,10 @@ void pv_op_attention(const float *q, int n, int pos0, const float *k, const floa
         attend_row(q + off, k + kvh * kv_head_stride, v + kvh * kv_head_stride, keys,
                    kv_pos_stride, head_dim, scale, scores, out + off);
     }
+}
+
+size_t pv_op_attention_scratch(int n, int n_keys)
+{
+    size_t rows = n >= PV_ATTENTION_BLOCK_ROWS ? (size_t)n : (size_t)pv_op_threads();
+    return rows * (size_t)n_keys;
 }

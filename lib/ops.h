@@ -84,14 +84,18 @@ int pv_op_argmax(const float *x, int len);
  *   out: [n][n_heads][head_dim] (must not alias q, k or v)
  * Query head h reads KV head h / (n_heads / n_kv_heads) (GQA). causal: query t sees
  * positions 0 .. pos0 + t; otherwise all n_keys. Scores are scaled by `scale`
- * (1 / sqrt(head_dim) for both CLIP and LLaMA). scratch: n_threads * n_keys floats,
- * n_threads the OpenMP team size the call may use (pv_op_threads()). */
+ * (1 / sqrt(head_dim) for both CLIP and LLaMA). scratch: pv_op_attention_scratch(n,
+ * n_keys) floats. Many rows (prefill) run as two matrix products per head, a few
+ * (decode) as OpenMP loops over (row, head). */
 void pv_op_attention(const float *q, int n, int pos0, const float *k, const float *v,
                      int n_keys, size_t kv_head_stride, size_t kv_pos_stride, int n_heads,
                      int n_kv_heads, int head_dim, bool causal, float scale, float *out,
                      float *scratch);
 
-/* The OpenMP team size pv_op_attention may use (fixed at the first call). */
+/* Floats of scratch pv_op_attention needs for n query rows against n_keys keys. */
+size_t pv_op_attention_scratch(int n, int n_keys);
+
+/* The OpenMP team size the operations use (fixed at the first call). */
 int pv_op_threads(void);
 
 #endif
