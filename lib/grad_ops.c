@@ -8,9 +8,7 @@
 #include "diag.h"
 
 void pv_linear_backward(int T, int in, int out, const float *x, const float *dy, const float *w,
-                        int r, float scale, const float *lora_a, const float *lora_b,
-                        const float *xa, float *dx, float *dw, float *db, float *dlora_a,
-                        float *dlora_b)
+                        float *dx, float *dw, float *db)
 {
     /* dx += dy W ([T][out] x [out][in]) */
     if (dx)
@@ -24,12 +22,14 @@ void pv_linear_backward(int T, int in, int out, const float *x, const float *dy,
         for (int t = 0; t < T; t++)
             for (int o = 0; o < out; o++)
                 db[o] += dy[(size_t)t * out + o];
-    if (r <= 0 || (!dx && !dlora_a && !dlora_b))
-        return;
+}
+
+void pv_lora_backward(int T, int in, int out, const float *x, const float *dy, int r, float scale,
+                      const float *lora_a, const float *lora_b, const float *xa, float *dx,
+                      float *dlora_a, float *dlora_b, float *scratch)
+{
     /* d(xA) = scale * dy B ([T][out] x [out][r]) */
-    float *dxa = malloc((size_t)T * r * sizeof *dxa);
-    if (!dxa)
-        pv_die(PV_EXIT_SYSTEM, "out of memory");
+    float *dxa = scratch;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, r, out, scale, dy, out, lora_b, r,
                 0.0f, dxa, r);
     /* dB += scale * dy^T (xA) ([out][T] x [T][r]) */
@@ -44,7 +44,6 @@ void pv_linear_backward(int T, int in, int out, const float *x, const float *dy,
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, r, 1.0f, dxa, r, lora_a, in,
                     1.0f, dx, in);
-    free(dxa);
 }
 
 void pv_rmsnorm_backward(int T, int n, float eps, const float *x, const float *w, const float *dy,

@@ -12,12 +12,17 @@
 
 #include <stddef.h>
 
-/* y = x W^T + b + scale (x A^T) B^T, with W [out][in], A [r][in], B [out][r].
- * xa is x A^T [T][r] saved by the forward (NULL when r == 0). */
+/* y = x W^T + b, W [out][in]. */
 void pv_linear_backward(int T, int in, int out, const float *x, const float *dy, const float *w,
-                        int r, float scale, const float *lora_a, const float *lora_b,
-                        const float *xa, float *dx, float *dw, float *db, float *dlora_a,
-                        float *dlora_b);
+                        float *dx, float *dw, float *db);
+
+/* The LoRA branch y += scale (x A^T) B^T, A [r][in], B [out][r]; x is the branch's
+ * input (after LoRA dropout, if any) and xa = x A^T [T][r] saved by the forward.
+ * dx receives the gradient of the branch's input (the caller applies the dropout
+ * mask). scratch: T * r floats. */
+void pv_lora_backward(int T, int in, int out, const float *x, const float *dy, int r, float scale,
+                      const float *lora_a, const float *lora_b, const float *xa, float *dx,
+                      float *dlora_a, float *dlora_b, float *scratch);
 
 /* y = x * rstd * w with rstd = 1/sqrt(mean(x^2) + eps), per row of n. */
 void pv_rmsnorm_backward(int T, int n, float eps, const float *x, const float *w, const float *dy,

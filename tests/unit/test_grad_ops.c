@@ -91,7 +91,9 @@ static void test_linear(void)
             for (int i = 0; i < 5; i++)
                 xa[t * 2 + j] += L.x[t * 5 + i] * L.a[j * 5 + i];
     float *dx = zeros(15), *dw = zeros(20), *db = zeros(4), *da = zeros(10), *dbb = zeros(8);
-    pv_linear_backward(3, 5, 4, L.x, L.dy, L.w, 2, 2.0f, L.a, L.bb, xa, dx, dw, db, da, dbb);
+    float scratch[6];
+    pv_linear_backward(3, 5, 4, L.x, L.dy, L.w, dx, dw, db);
+    pv_lora_backward(3, 5, 4, L.x, L.dy, 2, 2.0f, L.a, L.bb, xa, dx, da, dbb, scratch);
     gradcheck("linear: dx", lin_probe, &L, L.x, 15, dx);
     gradcheck("linear: dW", lin_probe, &L, L.w, 20, dw);
     gradcheck("linear: db", lin_probe, &L, L.b, 4, db);
