@@ -424,8 +424,25 @@ static void relation_candidates(const doc *d, cands *out)
         const pv_relation *r = pv_vocab_relation_at(word_ptr(d, w), &len);
         if (!r || in_mention(d, d->words[w].s, d->words[w].s + len))
             continue;
-        char repl[64];
-        pv_vocab_copy_case(word_ptr(d, w), r->opposite, repl, sizeof repl);
+        /* Words both phrases end with ("on the" / "under the") stay, so that
+         * the edit leaves room for an attribute edit after it. */
+        size_t plen = strlen(r->phrase), olen = strlen(r->opposite);
+        while (plen > 0 && olen > 0 && r->phrase[plen - 1] == r->opposite[olen - 1]) {
+            plen--;
+            olen--;
+        }
+        while (plen > 0 && olen > 0 && r->phrase[plen] != ' ' && r->phrase[plen] != '\0') {
+            plen++; /* back to a word boundary */
+            olen++;
+        }
+        if (plen == 0 || olen == 0 || (r->phrase[plen] != ' ' && r->phrase[plen] != '\0')) {
+            plen = strlen(r->phrase);
+            olen = strlen(r->opposite);
+        }
+        len = plen;
+        char opposite[64], repl[64];
+        snprintf(opposite, sizeof opposite, "%.*s", (int)olen, r->opposite);
+        pv_vocab_copy_case(word_ptr(d, w), opposite, repl, sizeof repl);
         cand *c = cand_push(out, PV_EDIT_RELATION, d->words[w].s, d->words[w].s + len);
         c->repl = strdup(repl);
         c->from = xstrndup(word_ptr(d, w), len);
