@@ -226,6 +226,22 @@ static void drop_pages(const void *p, size_t n)
         madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* An fp32 buffer for a converted weight. Large ones are aligned to 2 MiB and
+ * offered to transparent huge pages: filling a 7B model 4 KiB at a time costs
+ * millions of page faults. */
+static float *alloc_weights(size_t numel)
+{
+    size_t bytes = (numel ? numel : 1) * sizeof(float);
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < 2 * huge)
+        return malloc(bytes);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0)
+        return NULL;
+    madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    return p;
+}
+
 /* The weight `canon` with exactly this shape, as fp32; NULL after fail(). */
 static float *take_shape(loader *L, const char *canon, int ndim, const int64_t *shape)
 {
@@ -255,7 +271,7 @@ static float *take_shape(loader *L, const char *canon, int ndim, const int64_t *
         data = (float *)(uintptr_t)t->data; /* the mapping is writable copy-on-write */
         L->file_in_place[e->file] = true;
     } else {
-        data = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *data);
+        data = alloc_weights((size_t)t->numel);
         if (!data || pv_storage_own(L->s, data) != 0) {
             fail(L, "out of memory loading \"%s\"", t->name);
             return NULL;
