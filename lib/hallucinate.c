@@ -127,6 +127,7 @@ typedef struct doc {
     size_t nwords;
     pv_mention mentions[MAX_MENTIONS];
     size_t nmentions;
+    size_t last_pronoun; /* see find_last_pronoun */
     const pv_lexicon *lex;
 } doc;
 
@@ -305,16 +306,23 @@ static void attribute_swap(const doc *d, size_t w, size_t first_adj, uint64_t *r
  * and "three women ... she wears" would not agree. */
 static bool pronoun_after(const doc *d, size_t pos)
 {
+    return d->last_pronoun != (size_t)-1 && d->last_pronoun >= pos;
+}
+
+/* Start of the last singular pronoun of the text, or (size_t)-1. */
+static size_t find_last_pronoun(const doc *d)
+{
     static const char *const pronouns[] = {"he", "she", "it", "his", "her", "him", "its",
                                            "himself", "herself", "itself"};
-    for (size_t w = 0; w < d->nwords; w++) {
-        if (d->words[w].s < pos)
+    for (size_t w = d->nwords; w-- > 0;) {
+        char c = (char)tolower((unsigned char)word_ptr(d, w)[0]);
+        if (c != 'h' && c != 's' && c != 'i')
             continue;
         for (size_t i = 0; i < sizeof pronouns / sizeof pronouns[0]; i++)
             if (word_is(d, w, pronouns[i]))
-                return true;
+                return d->words[w].s;
     }
-    return false;
+    return (size_t)-1;
 }
 
 /* True when byte pos begins a sentence (only spaces since the last stop). */
@@ -729,6 +737,7 @@ size_t pv_hallucinate(const pv_hal_options *opt, const char *key, const char *ch
     uint64_t rng = pv_hal_stream_start(opt->seed, key ? key : chosen);
     doc *d = xmalloc(sizeof *d);
     doc_init(d, opt->lex, chosen);
+    d->last_pronoun = find_last_pronoun(d);
 
     cands all = {0}, picked = {0};
     if (opt->types & PV_EDIT_ATTRIBUTE)

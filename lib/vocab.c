@@ -116,7 +116,9 @@ static const char *const irregular[][2] = {
 
 static bool word_eq(const char *word, size_t len, const char *entry)
 {
-    return strlen(entry) == len && strncasecmp(word, entry, len) == 0;
+    /* The first letter rules out almost every entry cheaply. */
+    return len > 0 && tolower((unsigned char)word[0]) == entry[0] && strlen(entry) == len &&
+           strncasecmp(word, entry, len) == 0;
 }
 
 static bool in_list(const char *word, size_t len, const char *const *list, size_t n)
@@ -210,6 +212,8 @@ const pv_relation *pv_vocab_relation_at(const char *text, size_t *len)
     const pv_relation *best = NULL;
     size_t best_len = 0;
     for (size_t i = 0; i < COUNT(relations); i++) {
+        if (tolower((unsigned char)text[0]) != relations[i].phrase[0])
+            continue;
         size_t n = strlen(relations[i].phrase);
         if (n <= best_len || strncasecmp(text, relations[i].phrase, n) != 0)
             continue;
