@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "clip_preprocess.h"
@@ -109,6 +110,76 @@ static int load(const char *name, pv_image *img)
     return 1;
 }
 
+/* The fixtures hold one resize (97 -> 56, shrinking). Differential test against Pillow
+ * itself (/usr/bin/python3 with PIL) on random images and sizes, growing and shrinking,
+ * each axis alone and both: every byte must match. Skipped when Pillow is absent. */
+static void check_against_pillow(void)
+{
+    if (system("/usr/bin/python3 -c 'import PIL' 2>/dev/null") != 0) {
+        printf("ok %d - # SKIP /usr/bin/python3 has no Pillow\n", ++check_count);
+        return;
+    }
+    char dir[] = "/tmp/pv-test-resize.XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    static const int sizes[][4] = {
+        {97, 61, 336, 336}, {61, 97, 336, 336}, {5, 3, 17, 29}, {640, 480, 336, 252},
+        {300, 40, 37, 40}, {40, 300, 40, 37}, {123, 77, 1, 1}, {1, 1, 9, 4},
+        {336, 336, 224, 224}, {1000, 13, 56, 3},
+    };
+    unsigned seed = 12345;
+    long differ = 0, total = 0;
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        pv_image in = {0}, out = {0};
+        pv_image_alloc(&in, sizes[t][0], sizes[t][1]);
+        size_t n = (size_t)in.width * in.height * 3;
+        /* Smooth gradients plus noise: both flat and sharp regions. */
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            in.rgb[i] = (uint8_t)((i % 3 == 0 ? (i / 3) % 256 : 0) + ((seed >> 16) & 0x7f));
+        }
+        char raw[256], ref[256], cmd[1024];
+        snprintf(raw, sizeof raw, "%s/in.raw", dir);
+        snprintf(ref, sizeof ref, "%s/ref.raw", dir);
+        FILE *f = fopen(raw, "wb");
+        fwrite(in.rgb, 1, n, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"from PIL import Image; import sys; "
+                 "im = Image.frombytes('RGB', (%d, %d), open('%s', 'rb').read()); "
+                 "open('%s', 'wb').write(im.resize((%d, %d), Image.BICUBIC).tobytes())\"",
+                 in.width, in.height, raw, ref, sizes[t][2], sizes[t][3]);
+        if (system(cmd) != 0 || pv_resize_bicubic(&in, sizes[t][2], sizes[t][3], &out) != 0) {
+            differ++;
+            pv_image_free(&in);
+            continue;
+        }
+        size_t m = (size_t)out.width * out.height * 3;
+        uint8_t *want = malloc(m);
+        f = fopen(ref, "rb");
+        size_t got = f ? fread(want, 1, m, f) : 0;
+        if (f)
+            fclose(f);
+        long d = got == m ? 0 : (long)m;
+        for (size_t i = 0; i < got; i++)
+            d += out.rgb[i] != want[i];
+        if (d)
+            printf("# %dx%d -> %dx%d: %ld bytes differ from Pillow\n", sizes[t][0], sizes[t][1],
+                   sizes[t][2], sizes[t][3], d);
+        differ += d;
+        total += (long)m;
+        free(want);
+        pv_image_free(&in);
+        pv_image_free(&out);
+        unlink(raw);
+        unlink(ref);
+    }
+    rmdir(dir);
+    printf("# Pillow differential: %ld of %ld bytes differ over %zu resizes\n", differ, total,
+           sizeof sizes / sizeof *sizes);
+    CHECK(differ == 0, "bicubic resize identical to Pillow's on 10 random images and sizes");
+}
+
 /* What the fixtures do not cover: shapes of the non-square paths. */
 static void check_shapes(void)
 {
@@ -187,6 +258,7 @@ int main(void)
     pv_image_free(&resized);
 
     check_shapes();
+    check_against_pillow();
     pv_st_close(&golden);
     return check_done();
 }
