@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "words.h"
+
 /* Colours a rewrite may pick. "orange" is left out on purpose: it is also a COCO
  * object, and writing it would add an object mention. */
 static const char *const colours[] = {
@@ -99,17 +101,6 @@ static const char *const verbs[][2] = {
     {"flies", "fly"},      {"swims", "swim"},       {"drinks", "drink"},   {"occupies", "occupy"},
     {"leans", "lean"},     {"points", "point"},
     {"goes", "go"},        {"moves", "move"},       {"travels", "travel"}, {"crosses", "cross"},
-};
-
-/* Irregular plurals of nouns that descriptions use. */
-static const char *const irregular[][2] = {
-    {"person", "people"}, {"man", "men"},       {"woman", "women"},     {"child", "children"},
-    {"mouse", "mice"},    {"knife", "knives"},  {"sheep", "sheep"},     {"skis", "skis"},
-    {"scissors", "scissors"}, {"fish", "fish"}, {"deer", "deer"},       {"goose", "geese"},
-    {"foot", "feet"},     {"tooth", "teeth"},   {"leaf", "leaves"},     {"shelf", "shelves"},
-    {"wife", "wives"},    {"cattle", "cattle"}, {"people", "people"},   {"glasses", "glasses"},
-    {"series", "series"}, {"broccoli", "broccoli"}, {"calf", "calves"}, {"wolf", "wolves"},
-    {"potato", "potatoes"}, {"tomato", "tomatoes"}, {"bus", "buses"},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -242,53 +233,25 @@ const char *pv_vocab_article(const char *next_word)
     return strchr("aeiouAEIOU", next_word[0]) && next_word[0] ? "an" : "a";
 }
 
-static bool ends_with(const char *w, size_t len, const char *suffix)
-{
-    size_t n = strlen(suffix);
-    return len >= n && strncasecmp(w + len - n, suffix, n) == 0;
-}
-
 bool pv_vocab_plural(const char *noun, size_t len, char *out, size_t outsize)
 {
-    /* Only the last word of a phrase inflects: "teddy bear" -> "teddy bears". */
+    /* Only the last word of a phrase inflects: "teddy bear" -> "teddy bears";
+     * lib/words knows the irregular plurals. */
     size_t head = len;
     while (head > 0 && noun[head - 1] != ' ')
         head--;
-    const char *w = noun + head;
     size_t wl = len - head;
-    char suffix[32];
-    const char *stem_end = w + wl; /* the word is copied up to here, then the suffix */
-    suffix[0] = '\0';
-    bool done = false;
-    for (size_t i = 0; i < COUNT(irregular) && !done; i++) {
-        size_t n = strlen(irregular[i][0]);
-        /* Compound words inflect their last part: "policeman", "snowman". */
-        if (ends_with(w, wl, irregular[i][0]) && (n == wl || strcmp(irregular[i][0], "man") == 0)) {
-            if (n != wl && wl >= 5 && strncasecmp(w + wl - 5, "human", 5) == 0)
-                continue;
-            stem_end = w + wl - n;
-            snprintf(suffix, sizeof suffix, "%s", irregular[i][1]);
-            done = true;
-        }
-    }
-    if (!done) {
-        if (ends_with(w, wl, "s") || ends_with(w, wl, "x") || ends_with(w, wl, "z") ||
-            ends_with(w, wl, "ch") || ends_with(w, wl, "sh")) {
-            snprintf(suffix, sizeof suffix, "es");
-        } else if (wl >= 2 && (w[wl - 1] == 'y' || w[wl - 1] == 'Y') &&
-                   !strchr("aeiouAEIOU", w[wl - 2])) {
-            stem_end = w + wl - 1;
-            snprintf(suffix, sizeof suffix, "ies");
-        } else {
-            snprintf(suffix, sizeof suffix, "s");
-        }
-    }
-    size_t stem = (size_t)(stem_end - noun);
-    size_t need = stem + strlen(suffix) + 1;
-    if (need > outsize)
+    if (wl == 0 || wl > PV_WORD_MAX)
         return false;
-    memcpy(out, noun, stem);
-    strcpy(out + stem, suffix);
+    char lower[PV_WORD_MAX + 1], plural[2 * PV_WORD_MAX + 8];
+    pv_lower(noun + head, wl, lower, sizeof lower);
+    pv_plural(lower, plural, sizeof plural);
+    if (isupper((unsigned char)noun[head]))
+        plural[0] = (char)toupper((unsigned char)plural[0]);
+    if (head + strlen(plural) + 1 > outsize)
+        return false;
+    memcpy(out, noun, head);
+    strcpy(out + head, plural);
     return true;
 }
 

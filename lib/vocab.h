@@ -53,8 +53,9 @@ const pv_relation *pv_vocab_relation_at(const char *text, size_t *len);
 
 /* "a" or "an" for the word that would follow it ("an orange", "a unicorn"). */
 const char *pv_vocab_article(const char *next_word);
-/* Plural of a singular noun (last word of a phrase is inflected: "hot dog" ->
- * "hot dogs"), written into out. Returns false if it does not fit. */
+/* Plural of a singular noun (the last word of a phrase is inflected by
+ * lib/words' pv_plural: "hot dog" -> "hot dogs", "Man" -> "Men"), written into
+ * out. Returns false if it does not fit. */
 bool pv_vocab_plural(const char *noun, size_t len, char *out, size_t outsize);
 /* Plural form of a verb that follows a singular subject ("is" -> "are", "sits" ->
  * "sit", "has" -> "have"); NULL when the word is not a verb we know. */
