@@ -134,6 +134,23 @@ static int read_adapter_config(const char *path, adapter_config *c, cJSON **root
     return 0;
 }
 
+/* Python's re and POSIX ERE agree on the patterns peft writes (.* and \. and
+ * groups with alternation) but not on Python's own escapes (\d, \w, (?:...)):
+ * those patterns are not checked here. */
+static bool ere_compatible(const char *pat)
+{
+    for (const char *p = pat; *p; p++) {
+        if (*p == '(' && p[1] == '?')
+            return false;
+        if (*p == '\\') {
+            if (!p[1] || !strchr(".[](){}*+?|^$\\/-", p[1]))
+                return false;
+            p++;
+        }
+    }
+    return true;
+}
+
 /* peft's rule: a string is a regular expression matched against the whole module
  * name; a list matches a name equal to an entry or ending in "." + entry.
  * Returns 1 match, 0 no match, -1 when the expression is beyond POSIX ERE
@@ -143,6 +160,10 @@ static int target_matches(const cJSON *targets, const char *module)
     if (!targets)
         return 1;
     if (cJSON_IsString(targets)) {
+        if (strcmp(targets->valuestring, "all-linear") == 0)
+            return 1; /* peft's shorthand: every linear but the output layer */
+        if (!ere_compatible(targets->valuestring))
+            return -1;
         size_t n = strlen(targets->valuestring) + 8;
         char *pat = malloc(n);
         if (!pat)

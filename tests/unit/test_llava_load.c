@@ -288,6 +288,20 @@ static void test_layouts(const pv_llava_model *ref)
     load_fails("unknown model_type", model_dir("modeltype", &b, other), "model_type \"lavla\" is unknown");
     free(other);
 
+    /* the fixture's weights cut short by one byte */
+    const char *cut = subdir("truncated");
+    put(cut, "config.json", config_text);
+    snprintf(path, sizeof path, "%s/model.safetensors", fixture);
+    struct stat fst;
+    stat(path, &fst);
+    char *whole = slurp(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", cut);
+    FILE *cf = fopen(path, "wb");
+    fwrite(whole, 1, (size_t)fst.st_size - 1, cf);
+    fclose(cf);
+    free(whole);
+    load_fails("truncated model.safetensors", cut, "model.safetensors: tensor \"vision_tower.pre_layrnorm.weight\": data_offsets [8688768, 8688896] outside the data area of 8688895 bytes");
+
     /* a weight stored as integers */
     const char *sd2 = subdir("int");
     put(sd2, "config.json", config_text);
@@ -449,6 +463,20 @@ static void test_adapter(void)
     rc = pv_llava_load_adapter(&m, d, err, sizeof err);
     CHECK(rc == 0 && m.text.layers[0].q.scale == 4.0f, "use_rslora: scale alpha/sqrt(r) = 4");
 
+    pv_llava_free(&m);
+    pv_llava_load(fixture, &m, err, sizeof err);
+    d = adapter_dir("allinear", "{\"r\":4,\"lora_alpha\":4,\"target_modules\":\"all-linear\"}", qv, 2, 4, 4, &m,
+                    false);
+    CHECK(pv_llava_load_adapter(&m, d, err, sizeof err) == 0 && m.text.layers[1].v.scale == 1.0f,
+          "target_modules \"all-linear\"");
+    pv_llava_free(&m);
+    pv_llava_load(fixture, &m, err, sizeof err);
+    /* \d is Python's, not POSIX's: the target check is skipped, the tensors decide */
+    d = adapter_dir("pyregex", "{\"r\":4,\"lora_alpha\":4,\"target_modules\":\".*layers\\\\.\\\\d+\\\\.self_attn\\\\.q_proj\"}",
+                    qv, 1, 4, 4, &m, false);
+    CHECK(pv_llava_load_adapter(&m, d, err, sizeof err) == 0 && m.text.layers[0].q.r == 4,
+          "a regex with Python-only escapes is not held against the adapter");
+
     const char *ghost[] = {"model.language_model.layers.7.self_attn.q_proj"};
     d = adapter_dir("ghost", good_cfg, ghost, 1, 4, 4, &m, false);
     const char *ghost_dir = strdup(d);
@@ -459,6 +487,9 @@ static void test_adapter(void)
     const char *k_only[] = {"model.language_model.layers.0.self_attn.k_proj"};
     d = adapter_dir("untargeted", good_cfg, k_only, 1, 4, 4, &m, false);
     char *untargeted_dir = strdup(d);
+    d = adapter_dir("visiononly", "{\"r\":4,\"lora_alpha\":8,\"target_modules\":\".*vision_tower.*\\\\.(q_proj|v_proj)\"}",
+                    qv, 2, 4, 4, &m, false);
+    char *visiononly_dir = strdup(d);
     d = adapter_dir("dora", "{\"r\":4,\"lora_alpha\":8,\"use_dora\":true}", qv, 2, 4, 4, &m, false);
     char *dora_dir = strdup(d);
     d = adapter_dir("save", "{\"r\":4,\"lora_alpha\":8,\"modules_to_save\":[\"multi_modal_projector\"]}", qv, 2, 4, 4,
@@ -471,6 +502,8 @@ static void test_adapter(void)
     adapter_fails("lora_B of the wrong rank", rank_dir, "should have shape [32, 4] (r = 4, layer 64 -> 32)");
     adapter_fails("lora_A without lora_B", half_dir, "has lora_A but not lora_B");
     adapter_fails("a module outside target_modules", untargeted_dir, "not selected by target_modules");
+    adapter_fails("a regex that selects other modules", visiononly_dir, "not selected by target_modules");
+    free(visiononly_dir);
     adapter_fails("DoRA", dora_dir, "DoRA (use_dora) is unsupported");
     adapter_fails("modules_to_save", save_dir, "modules_to_save is unsupported");
     adapter_fails("missing adapter folder", "/nonexistent-adapter", "/nonexistent-adapter/adapter_config.json: No such file");
