@@ -144,8 +144,7 @@ static void check_model_type(ctx *c, const cJSON *obj, const char *want)
              cJSON_IsString(mt) ? "\"" : "", want);
 }
 
-/* LlamaConfig defaults. top_tie: the llava-level tie_word_embeddings, used when the
- * text config does not say. */
+/* LlamaConfig defaults. top_tie: the llava-level tie_word_embeddings. */
 static void resolve_text(ctx *c, const cJSON *t, bool top_tie, pv_text_config *o)
 {
     c->where = "text_config.";
@@ -161,7 +160,9 @@ static void resolve_text(ctx *c, const cJSON *t, bool top_tie, pv_text_config *o
     o->rope_theta = resolve_rope(c, t);
     o->attention_bias = get_bool(c, t, "attention_bias", false);
     o->mlp_bias = get_bool(c, t, "mlp_bias", false);
-    o->tie_word_embeddings = get_bool(c, t, "tie_word_embeddings", top_tie);
+    /* LlavaConfig ties when either level says so (its "forward-pass" of the text
+     * config's attribute); the model then ties lm_head to the embeddings. */
+    o->tie_word_embeddings = get_bool(c, t, "tie_word_embeddings", false) || top_tie;
     o->bos_token_id = get_int(c, t, "bos_token_id", 1);
     o->eos_token_id = get_int(c, t, "eos_token_id", 2);
     o->pad_token_id = get_int(c, t, "pad_token_id", -1);

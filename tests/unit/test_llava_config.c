@@ -72,6 +72,14 @@ static void test_defaults(void)
     CHECK(rc == 0 && c.text.rope_theta == 20000, "rope_parameters {rope_type default, rope_theta}");
     rc = pv_llava_config_parse("{\"model_type\":\"llava\",\"tie_word_embeddings\":true}", &c, err, sizeof err);
     CHECK(rc == 0 && c.text.tie_word_embeddings, "top-level tie_word_embeddings applies when text_config is silent");
+    rc = pv_llava_config_parse("{\"model_type\":\"llava\",\"tie_word_embeddings\":false,"
+                               "\"text_config\":{\"tie_word_embeddings\":true}}",
+                               &c, err, sizeof err);
+    CHECK(rc == 0 && c.text.tie_word_embeddings, "text_config's tie_word_embeddings true ties (LlavaConfig forwards it)");
+    rc = pv_llava_config_parse("{\"model_type\":\"llava\",\"tie_word_embeddings\":true,"
+                               "\"text_config\":{\"tie_word_embeddings\":false}}",
+                               &c, err, sizeof err);
+    CHECK(rc == 0 && c.text.tie_word_embeddings, "top-level true ties whatever text_config says");
 
     refused("unknown top-level model_type", "{\"model_type\":\"llava_next\"}", "model_type \"llava_next\" is unknown");
     refused("no model_type", "{}", "no \"model_type\"");
