@@ -176,13 +176,11 @@ static void resolve_text(ctx *c, const cJSON *t, bool top_tie, pv_text_config *o
     positive(c, "max_position_embeddings", o->max_position_embeddings);
     if (c->failed)
         return;
-    if (field(t, "head_dim"))
-        o->head_dim = get_int(c, t, "head_dim", 0);
-    else if (o->hidden_size % o->num_attention_heads != 0)
+    /* LlamaConfig's validation refuses this even when head_dim is given */
+    if (o->hidden_size % o->num_attention_heads != 0)
         fail(c, "text_config.hidden_size %d is not a multiple of num_attention_heads %d", o->hidden_size,
              o->num_attention_heads);
-    else
-        o->head_dim = o->hidden_size / o->num_attention_heads;
+    o->head_dim = get_int(c, t, "head_dim", o->hidden_size / o->num_attention_heads);
     positive(c, "head_dim", o->head_dim);
     if (o->num_attention_heads % o->num_key_value_heads != 0)
         fail(c, "text_config.num_attention_heads %d is not a multiple of num_key_value_heads %d",

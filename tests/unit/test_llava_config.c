@@ -99,6 +99,9 @@ static void test_defaults(void)
     refused("fractional layer count", "{\"model_type\":\"llava\",\"vision_config\":{\"num_hidden_layers\":2.5}}",
             "vision_config.num_hidden_layers must be an integer");
     refused("zero heads", "{\"model_type\":\"llava\",\"text_config\":{\"num_attention_heads\":0}}", "positive");
+    refused("hidden not a multiple of heads (even with head_dim)",
+            "{\"model_type\":\"llava\",\"text_config\":{\"hidden_size\":100,\"num_attention_heads\":8,\"head_dim\":16}}",
+            "not a multiple of num_attention_heads");
     refused("heads not a multiple of kv heads",
             "{\"model_type\":\"llava\",\"text_config\":{\"num_attention_heads\":32,\"num_key_value_heads\":5}}",
             "not a multiple");
