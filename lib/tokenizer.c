@@ -28,6 +28,9 @@
 #include "utf8.h"
 
 #define MAX_VOCAB_ID (1 << 24) /* far above any real vocabulary; bounds the id table */
+/* Ids are dense in real files; a gap far beyond the entry count is refused rather than
+ * allocating an id table for it. */
+#define ID_SLACK 65536
 #define MAX_OPS 16             /* normalizer / decoder steps */
 
 /* ---------- a string -> id hash map (open addressing, linear probing) ---------- */
@@ -173,6 +176,7 @@ struct pv_tokenizer {
     char **pieces;       /* id -> text (NULL for unused ids); vocabulary and added tokens */
     bool *special;       /* id -> special added token */
     size_t n_ids;        /* highest id + 1 */
+    size_t id_limit;     /* ids must stay below this (entries x 2 + ID_SLACK) */
     str_map vocab;       /* model vocabulary */
     merge_map merges;
     added_token *added;
@@ -444,8 +448,8 @@ static int parse_decoder(pv_tokenizer *tok, const cJSON *d, char *err, size_t er
 static int set_piece(pv_tokenizer *tok, size_t *cap, long id, const char *text, char *err,
                      size_t errlen)
 {
-    if (id < 0 || id >= MAX_VOCAB_ID) {
-        set_err(err, errlen, "token id %ld out of range", id);
+    if (id < 0 || id >= MAX_VOCAB_ID || (size_t)id >= tok->id_limit) {
+        set_err(err, errlen, "token id %ld is far beyond the number of tokens", id);
         return -1;
     }
     if ((size_t)id >= *cap) {
@@ -691,6 +695,10 @@ pv_tokenizer *pv_tokenizer_load_json(const char *json, size_t len, char *err, si
         return NULL;
     }
     size_t cap = 0;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    tok->id_limit = 2 * ((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(model, "vocab")) +
+                         (size_t)cJSON_GetArraySize(added)) + ID_SLACK;
     if (parse_model(tok, cJSON_GetObjectItemCaseSensitive(root, "model"), &cap, err, errlen) < 0 ||
         parse_added(tok, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), &cap, err,
                     errlen) < 0 ||
@@ -824,22 +832,22 @@ static void sb_adds(str_buf *b, const char *s)
     sb_add(b, s, strlen(s));
 }
 
-/* s with every occurrence of `from` replaced by `to` (malloc'd into out). */
+/* Appends s with every occurrence of `from` replaced by `to`. */
 static void replace_all(str_buf *out, const char *s, size_t len, const char *from, const char *to)
 {
     size_t flen = strlen(from), tlen = strlen(to);
-    size_t i = 0;
-    while (i < len) {
-        if (flen && i + flen <= len && memcmp(s + i, from, flen) == 0) {
-            sb_add(out, to, tlen);
-            i += flen;
-        } else {
-            sb_add(out, s + i, 1);
-            i++;
+    sb_add(out, "", 0);
+    const char *end = s + len;
+    while (s < end) {
+        const char *hit = flen ? memmem(s, (size_t)(end - s), from, flen) : NULL;
+        if (!hit) {
+            sb_add(out, s, (size_t)(end - s));
+            break;
         }
+        sb_add(out, s, (size_t)(hit - s));
+        sb_add(out, to, tlen);
+        s = hit + flen;
     }
-    if (!out->s)
-        sb_add(out, "", 0);
 }
 
 /* ---------- BPE over one word ---------- */
