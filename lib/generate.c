@@ -114,7 +114,7 @@ int pv_generate(const pv_llava_model *m, const int32_t *prompt, int n_prompt,
     int context = m->cfg.text.max_position_embeddings;
     if (n_prompt < 1)
         return gen_fail(err, errlen, "empty prompt");
-    if (n_prompt >= context)
+    if (n_prompt > context)
         return gen_fail(err, errlen, "prompt of %d tokens does not fit the context of %d",
                         n_prompt, context);
     if (p->max_new_tokens < 1)

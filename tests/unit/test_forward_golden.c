@@ -26,6 +26,26 @@
 
 static pv_st_file golden;
 
+/* Test buffers, freed together at the end (so that ASan's leak check stays quiet). */
+static void *owned[64];
+static int n_owned;
+
+static void *talloc(size_t bytes)
+{
+    void *p = malloc(bytes);
+    if (!p || n_owned == (int)(sizeof owned / sizeof *owned)) {
+        printf("# out of memory\n");
+        exit(1);
+    }
+    return owned[n_owned++] = p;
+}
+
+static void free_all(void)
+{
+    while (n_owned)
+        free(owned[--n_owned]);
+}
+
 static float *golden_f32(const char *name, size_t numel)
 {
     char err[256];
@@ -34,7 +54,7 @@ static float *golden_f32(const char *name, size_t numel)
         printf("# golden tensor %s missing or not %zu values\n", name, numel);
         exit(1);
     }
-    float *v = malloc(numel * sizeof *v);
+    float *v = talloc(numel * sizeof *v);
     if (pv_st_to_f32(t, v, err, sizeof err) < 0) {
         printf("# %s\n", err);
         exit(1);
@@ -50,7 +70,7 @@ static int32_t *golden_i32(const char *name, int *n)
         exit(1);
     }
     *n = (int)t->numel;
-    int32_t *v = malloc(t->nbytes);
+    int32_t *v = talloc(t->nbytes);
     memcpy(v, t->data, t->nbytes); /* little-endian, as is this machine */
     return v;
 }
@@ -167,9 +187,9 @@ int main(void)
 
     /* Vision tower and projector. */
     float *pixels = golden_f32("pixel_values", (size_t)3 * 56 * 56);
-    float *emb = malloc((size_t)patches1 * DV * sizeof *emb);
-    float *sel = malloc((size_t)n_img * DV * sizeof *sel);
-    float *feat = malloc((size_t)n_img * D * sizeof *feat);
+    float *emb = talloc((size_t)patches1 * DV * sizeof *emb);
+    float *sel = talloc((size_t)n_img * DV * sizeof *sel);
+    float *feat = talloc((size_t)n_img * D * sizeof *feat);
     pv_forward_probe vprobe = {.vision_embeddings = emb, .vision_selected = sel};
     CHECK(pv_llava_image_features_probe(&m, pixels, feat, &vprobe) == 0, "image features run");
     check_tensor("vision_embeddings", emb, golden_f32("vision_embeddings", (size_t)patches1 * DV),
@@ -182,9 +202,9 @@ int main(void)
     /* Language model over chosen_ids, every position, base model. */
     int n;
     int32_t *ids = golden_i32("chosen_ids", &n);
-    float *layer0 = malloc((size_t)n * D * sizeof *layer0);
-    float *final = malloc((size_t)n * D * sizeof *final);
-    float *logits = malloc((size_t)n * V * sizeof *logits);
+    float *layer0 = talloc((size_t)n * D * sizeof *layer0);
+    float *final = talloc((size_t)n * D * sizeof *final);
+    float *logits = talloc((size_t)n * V * sizeof *logits);
     pv_forward_probe tprobe = {.text_layer0_out = layer0, .text_final_norm_out = final};
     pv_lm_session *s = pv_lm_session_new(&m, n, false);
     pv_lm_session_set_probe(s, &tprobe);
@@ -196,7 +216,7 @@ int main(void)
                  golden_f32("text_final_norm_out", (size_t)n * D), (size_t)n * D);
     check_tensor("logits_last8", logits + (size_t)(n - 8) * V,
                  golden_f32("logits_last8", (size_t)8 * V), (size_t)8 * V);
-    float *lse = malloc((size_t)n * sizeof *lse);
+    float *lse = talloc((size_t)n * sizeof *lse);
     for (int t = 0; t < n; t++) {
         const float *row = logits + (size_t)t * V;
         double mx = row[0], sum = 0;
@@ -212,7 +232,7 @@ int main(void)
     check_argmax_rows("argmax (exact, every position)", logits, n, V, want_argmax);
 
     /* Scoring: per-token log-probs and the response sum. */
-    float *token_logps = malloc((size_t)(n - 1) * sizeof *token_logps);
+    float *token_logps = talloc((size_t)(n - 1) * sizeof *token_logps);
     double sum = pv_llava_sequence_logp(&m, ids, n, feat, response_start, false, token_logps);
     check_tensor("chosen_token_logps", token_logps,
                  golden_f32("chosen_token_logps", (size_t)n - 1), (size_t)n - 1);
@@ -222,7 +242,7 @@ int main(void)
     CHECK_CLOSE(sum_only, sum, 1e-6, 0.0, "sum without per-token values is the same");
 
     /* KV cache: prefill in pieces, then one token at a time, against the full prefill. */
-    float *step = malloc((size_t)V * sizeof *step);
+    float *step = talloc((size_t)V * sizeof *step);
     s = pv_lm_session_new(&m, n, false);
     /* The first call holds every image token (image rows restart at each call);
      * a second call prefills the text up to `first`; then tokens one at a time. */
@@ -329,7 +349,7 @@ int main(void)
     int n_rej;
     int32_t *rejected = golden_i32("rejected_ids", &n_rej);
     float *noisy_pixels = golden_f32("pixel_values_noisy", (size_t)3 * 56 * 56);
-    float *noisy_feat = malloc((size_t)n_img * D * sizeof *noisy_feat);
+    float *noisy_feat = talloc((size_t)n_img * D * sizeof *noisy_feat);
     CHECK(pv_llava_image_features(&m, noisy_pixels, noisy_feat) == 0, "noisy image features");
     s = pv_lm_session_new(&m, n, false);
     pv_lm_prefill_all(s, ids, n, noisy_feat, logits);
@@ -387,5 +407,6 @@ int main(void)
     pv_st_close(&golden);
     pv_llava_free(&m);
     free(json);
+    free_all();
     return check_done();
 }
