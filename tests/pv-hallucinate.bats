@@ -91,6 +91,15 @@ man_examples() {
     [ "${#lines[@]}" -eq 26 ]
 }
 
+@test "gzip input, -o FILE output, the same records as through a pipe" {
+    gzip -c "$D/coco_descriptions.jsonl" >"$TMP/in.jsonl.gz"
+    run --separate-stderr pv-hallucinate --seed 2 -o "$TMP/out.jsonl" "$TMP/in.jsonl.gz"
+    assert_success
+    [ -z "$output" ]
+    pv-hallucinate --seed 2 <"$D/coco_descriptions.jsonl" | cmp - "$TMP/out.jsonl"
+    [ "$(ls "$TMP")" = "$(printf 'in.jsonl.gz\nout.jsonl')" ]
+}
+
 @test "--build-cooccur counts the records' objects; --cooccur uses the table" {
     for i in 1 2 3; do echo '{"objects":["dog","kite"]}'; done >"$TMP/train.jsonl"
     echo '{"objects":["dog","man","Dog"]}' >>"$TMP/train.jsonl"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_request.h"
 #include "check.h"
 #include "cooccur.h"
 #include "diag.h"
@@ -391,11 +392,33 @@ static void test_grammar_cases(const pv_lexicon *lex)
     pv_cooccur_free(co);
 }
 
+/* RFC 4648, section 10: the published test vectors. */
+static void test_base64(void)
+{
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    int bad = 0;
+    for (size_t i = 0; i < 7; i++) {
+        char *got = pv_base64((const unsigned char *)in[i], strlen(in[i]));
+        if (strcmp(got, want[i]) != 0) {
+            printf("# base64(%s) = %s, want %s\n", in[i], got, want[i]);
+            bad++;
+        }
+        free(got);
+    }
+    CHECK(bad == 0, "base64 matches the RFC 4648 test vectors");
+    const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0}, png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    CHECK(strcmp(pv_image_mime(jpeg, 4), "image/jpeg") == 0 && strcmp(pv_image_mime(png, 8), "image/png") == 0 &&
+              pv_image_mime((const unsigned char *)"GIF89a", 6) == NULL,
+          "image type from the magic bytes");
+}
+
 int main(void)
 {
     pv_init("test_hallucinate");
     pv_lexicon *lex = pv_lexicon_builtin();
     test_vocab();
+    test_base64();
     test_cooccur(lex);
     record recs[MAXREC];
     size_t n = load_records(recs, MAXREC);
