@@ -259,6 +259,15 @@ static void lower_copy(char *out, size_t size, const char *s, size_t n)
     out[n] = '\0';
 }
 
+/* Whether w2 says the same as word[0..n): equal, or grey and gray. */
+static bool same_word(const char *w2, const char *word, size_t n)
+{
+    if (strlen(w2) == n && strncasecmp(w2, word, n) == 0)
+        return true;
+    bool w2_grey = strcmp(w2, "grey") == 0 || strcmp(w2, "gray") == 0;
+    return w2_grey && n == 4 && (strncasecmp(word, "grey", 4) == 0 || strncasecmp(word, "gray", 4) == 0);
+}
+
 /* A colour, size or material swap on adjective word w (in front of a mention). */
 static void attribute_swap(const doc *d, size_t w, size_t first_adj, uint64_t *rng, cands *out)
 {
@@ -272,11 +281,7 @@ static void attribute_swap(const doc *d, size_t w, size_t first_adj, uint64_t *r
         size_t count = pv_vocab_attr_count(cls);
         for (int tries = 0; tries < 8 && !pick; tries++) {
             const char *w2 = pv_vocab_attr_word(cls, below(rng, count));
-            bool same = strlen(w2) == n && strncasecmp(w2, word, n) == 0;
-            bool grey = pv_vocab_attr_class(w2, strlen(w2)) == PV_ATTR_COLOUR &&
-                        (strcmp(w2, "grey") == 0 || strcmp(w2, "gray") == 0) &&
-                        (n == 4 && (strncasecmp(word, "grey", 4) == 0 || strncasecmp(word, "gray", 4) == 0));
-            if (!same && !grey && pv_lexicon_lookup(d->lex, w2) < 0)
+            if (!same_word(w2, word, n) && pv_lexicon_lookup(d->lex, w2) < 0)
                 pick = w2;
         }
     }
@@ -288,7 +293,7 @@ static void attribute_swap(const doc *d, size_t w, size_t first_adj, uint64_t *r
     patch p[2];
     size_t np = 0;
     char art[4];
-    /* "an old dog" -> "a young dog": the article follows the first adjective. */
+    /* An article before the first adjective must suit the new word (a/an). */
     if (w == first_adj && w > 0 && adjacent(d, w - 1, w) &&
         (word_is(d, w - 1, "a") || word_is(d, w - 1, "an"))) {
         s = d->words[w - 1].s;
@@ -425,6 +430,27 @@ static void attribute_candidates(const doc *d, uint64_t *rng, cands *out)
     }
 }
 
+/* The leading words of a relation that its opposite changes: the words both end
+ * with stay ("on the" / "under the" -> "on" / "under"), so that the edit leaves
+ * the next words to an attribute edit. Returns the phrase's length in bytes and
+ * sets *olen to the opposite's. */
+static size_t changed_part(const pv_relation *r, size_t *olen)
+{
+    size_t p = strlen(r->phrase), o = strlen(r->opposite);
+    for (;;) {
+        const char *ps = memrchr(r->phrase, ' ', p), *os = memrchr(r->opposite, ' ', o);
+        if (!ps || !os)
+            break; /* keep one word at least */
+        size_t pw = p - (size_t)(ps - r->phrase), ow = o - (size_t)(os - r->opposite);
+        if (pw != ow || memcmp(ps, os, pw) != 0)
+            break;
+        p = (size_t)(ps - r->phrase);
+        o = (size_t)(os - r->opposite);
+    }
+    *olen = o;
+    return p;
+}
+
 static void relation_candidates(const doc *d, cands *out)
 {
     for (size_t w = 0; w < d->nwords; w++) {
@@ -432,22 +458,8 @@ static void relation_candidates(const doc *d, cands *out)
         const pv_relation *r = pv_vocab_relation_at(word_ptr(d, w), &len);
         if (!r || in_mention(d, d->words[w].s, d->words[w].s + len))
             continue;
-        /* Words both phrases end with ("on the" / "under the") stay, so that
-         * the edit leaves room for an attribute edit after it. */
-        size_t plen = strlen(r->phrase), olen = strlen(r->opposite);
-        while (plen > 0 && olen > 0 && r->phrase[plen - 1] == r->opposite[olen - 1]) {
-            plen--;
-            olen--;
-        }
-        while (plen > 0 && olen > 0 && r->phrase[plen] != ' ' && r->phrase[plen] != '\0') {
-            plen++; /* back to a word boundary */
-            olen++;
-        }
-        if (plen == 0 || olen == 0 || (r->phrase[plen] != ' ' && r->phrase[plen] != '\0')) {
-            plen = strlen(r->phrase);
-            olen = strlen(r->opposite);
-        }
-        len = plen;
+        size_t olen;
+        len = changed_part(r, &olen);
         char opposite[64], repl[64];
         snprintf(opposite, sizeof opposite, "%.*s", (int)olen, r->opposite);
         pv_vocab_copy_case(word_ptr(d, w), opposite, repl, sizeof repl);
