@@ -4,7 +4,9 @@
  * (llava, llama, clip_vision_model) is filled the same way here, so that the
  * published llava-1.5-7b-hf config.json, which omits most fields, resolves to
  * the 7,063,427,072-parameter model. Both "rope_theta" and the newer
- * "rope_parameters": {"rope_theta": ...} spellings are read. */
+ * "rope_parameters": {"rope_theta": ...} spellings are read; any rope_type other
+ * than "default" (or a rope_scaling) is refused as unsupported.
+ * Implemented in lib/llava_config.c. */
 #ifndef PV_LLAVA_CONFIG_H
 #define PV_LLAVA_CONFIG_H
 
@@ -37,7 +39,8 @@ typedef struct pv_text_config {
     int max_position_embeddings;/* 2048 */
     double rms_norm_eps;        /* 1e-6 */
     double rope_theta;          /* 10000 */
-    bool attention_bias, mlp_bias, tie_word_embeddings;
+    bool attention_bias, mlp_bias;
+    bool tie_word_embeddings;   /* true when the llava level or text_config says so (LlavaConfig's rule) */
     int bos_token_id, eos_token_id, pad_token_id; /* 1, 2, -1 when absent */
     char hidden_act[32];        /* "silu" */
 } pv_text_config;

@@ -1,8 +1,8 @@
 /* LLaVA-1.5 weights in memory, fp32, in Hugging Face's layouts.
  *
  * A linear layer stores its weight as HF does, [out][in] row-major, so y = x W^T + b.
- * F32 tensors are used straight from the mmapped safetensors file; F16/BF16 are
- * converted once into owned fp32 buffers. A LoRA adapter (PEFT) is kept beside the
+ * F32 tensors are used straight from the mmapped safetensors file; F16/BF16 (and
+ * F64, which PEFT writes for adapters) are converted once into owned fp32 buffers. A LoRA adapter (PEFT) is kept beside the
  * base weight, not merged, so that the same model serves as policy (adapters on)
  * and reference (adapters off) for DPO:
  *     y = x W^T + b + scale * (x A^T) B^T,  A [r][in], B [out][r], scale = alpha / r.
