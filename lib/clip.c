@@ -92,7 +92,11 @@ static void encoder_layer(const pv_llava_model *m, const pv_clip_layer *L, int t
 
     pv_op_layernorm(b->h, tokens, D, L->ln2.w, L->ln2.b, eps, b->x);
     pv_op_linear(&L->fc1, b->x, tokens, b->mlp, false, NULL);
-    pv_op_quick_gelu(b->mlp, (size_t)tokens * vc->intermediate_size);
+    /* OpenAI's CLIP (LLaVA's tower) uses quick_gelu; other CLIP configs say "gelu". */
+    if (strcmp(vc->hidden_act, "gelu") == 0)
+        pv_op_gelu(b->mlp, (size_t)tokens * vc->intermediate_size);
+    else
+        pv_op_quick_gelu(b->mlp, (size_t)tokens * vc->intermediate_size);
     pv_op_linear(&L->fc2, b->mlp, tokens, b->x, false, NULL);
     pv_op_add(b->h, b->x, th);
 }

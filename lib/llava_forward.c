@@ -18,6 +18,28 @@
 /* Rows of logits held at once when scoring a sequence. */
 #define PV_LOGITS_CHUNK 32
 
+int pv_llava_check_supported(const pv_llava_config *c, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (strcmp(c->vision.hidden_act, "quick_gelu") != 0 && strcmp(c->vision.hidden_act, "gelu") != 0)
+        why = "vision_config.hidden_act must be quick_gelu or gelu";
+    else if (strcmp(c->projector_hidden_act, "gelu") != 0)
+        why = "projector_hidden_act must be gelu";
+    else if (strcmp(c->text.hidden_act, "silu") != 0)
+        why = "text_config.hidden_act must be silu";
+    else if (c->vision.hidden_size % c->vision.num_attention_heads != 0)
+        why = "vision hidden_size is not a multiple of num_attention_heads";
+    else if (c->text.num_attention_heads % c->text.num_key_value_heads != 0)
+        why = "num_attention_heads is not a multiple of num_key_value_heads";
+    else if (c->text.head_dim % 2 != 0)
+        why = "head_dim is odd (rotary embeddings need pairs)";
+    else if (pv_clip_layers_needed(c) < 0)
+        why = "vision_feature_layer is outside the vision tower";
+    if (why && err && errlen)
+        snprintf(err, errlen, "unsupported model: %s", why);
+    return why ? -1 : 0;
+}
+
 int pv_llava_n_image_features(const pv_llava_model *m)
 {
     return pv_clip_n_selected(&m->cfg);

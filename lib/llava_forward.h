@@ -33,6 +33,12 @@ typedef struct pv_forward_probe {
     float *text_final_norm_out; /* [n][text hidden]: after the final RMSNorm */
 } pv_forward_probe;
 
+/* Whether this forward pass computes the configured model: activations (vision
+ * quick_gelu or gelu, projector gelu, text silu), heads divisible by KV heads, an even
+ * head_dim, the feature layer inside the tower. 0, or -1 with the reason in err.
+ * Call it once after loading (m->cfg); the functions below assume it passed. */
+int pv_llava_check_supported(const pv_llava_config *cfg, char *err, size_t errlen);
+
 /* Number of rows pv_llava_image_features() writes (image tokens per image). */
 int pv_llava_n_image_features(const pv_llava_model *m);
 

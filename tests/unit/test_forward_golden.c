@@ -168,6 +168,7 @@ int main(void)
         CHECK(0, "fixture model loads");
         return check_done();
     }
+    CHECK(pv_llava_check_supported(&m.cfg, err, sizeof err) == 0, "the fixture model is supported");
     snprintf(path, sizeof path, "%s/golden.safetensors", dir);
     if (pv_st_open(path, &golden, err, sizeof err) < 0) {
         printf("# %s\n", err);
@@ -389,6 +390,15 @@ int main(void)
     pv_lm_session_free(s);
     check_argmax_rows("policy_noisy_argmax", logits, n - 1, V,
                       golden_i32("policy_noisy_argmax", &n_noisy));
+
+    /* A configuration this forward pass does not compute is named. */
+    {
+        pv_llava_config odd = m.cfg;
+        strcpy(odd.text.hidden_act, "gelu");
+        CHECK(pv_llava_check_supported(&odd, err, sizeof err) < 0 && strstr(err, "silu"),
+              "an unsupported activation is refused by name");
+        printf("# message: %s\n", err);
+    }
 
     /* Errors leave the session usable. */
     s = pv_lm_session_new(&m, 8, false);
