@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "words.h"
 
 void pv_chair_record_init(pv_chair_record *r) { memset(r, 0, sizeof *r); }
 
@@ -64,11 +63,11 @@ int pv_chair_score(const pv_lexicon *lex, const char *text, const int *gt, size_
             r->in_gt[gt[i]] = 1;
             r->n_gt++;
         }
-    size_t n = pv_lexicon_mentions(lex, text, r->m, r->cap);
+    size_t n = pv_lexicon_scan(lex, text, r->m, r->cap, &r->words);
     if (n > r->cap) {
         if (reserve(r, n) != 0)
             return -1;
-        n = pv_lexicon_mentions(lex, text, r->m, r->cap);
+        n = pv_lexicon_scan(lex, text, r->m, r->cap, NULL);
     }
     r->n_mentions = n;
     r->n_hallucinated = 0;
@@ -83,7 +82,6 @@ int pv_chair_score(const pv_lexicon *lex, const char *text, const int *gt, size_
             r->recalled[r->n_recalled++] = c;
         }
     }
-    r->words = pv_words(text, strlen(text), NULL, 0);
     return 0;
 }
 

@@ -37,6 +37,7 @@ enum { FLAG_SEAT = 1 };
 
 typedef struct entry {
     char *key;           /* normalised phrase; NULL = empty slot */
+    uint64_t hash;       /* of key */
     int cat;             /* category, BLOCK or NONE */
     unsigned char flags;
     unsigned char span;  /* most words of a phrase that starts with this key (1 if none) */
@@ -48,24 +49,49 @@ struct pv_lexicon {
     entry *slots;
     size_t nslots, used;
     int toilet; /* category of "toilet", or -1 */
+    /* Bits set by the first three (lower-cased) bytes of the words of all keys
+     * and of their plural forms, hashed to 16 bits: a text word whose bit is
+     * clear is part of no key and is not normalised at all. Singularising keeps
+     * the first three bytes of a word except for irregular plurals (men, mice,
+     * teeth, people, wives, ...) and singulars shorter than three bytes (tvs),
+     * so those plurals are marked as well. */
+    unsigned char lead[65536 / 8];
 };
 
-static uint64_t hash(const char *s)
+/* Hashes eight bytes at a time: keys are short words and this runs for every
+ * word of every text. */
+static uint64_t hash_len(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    while (n >= 8) {
+        uint64_t chunk;
+        memcpy(&chunk, s, 8);
+        h = (h ^ chunk) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, s, n);
+    h = (h ^ tail ^ ((uint64_t)n << 56)) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t hash(const char *s) { return hash_len(s, strlen(s)); }
+
+static entry *find_hashed(const pv_lexicon *lex, const char *key, uint64_t h)
+{
+    size_t mask = lex->nslots - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        entry *e = &lex->slots[i];
+        if (!e->key || (e->hash == h && strcmp(e->key, key) == 0))
+            return e;
+    }
 }
 
 static entry *find(const pv_lexicon *lex, const char *key)
 {
-    size_t mask = lex->nslots - 1;
-    for (size_t i = hash(key) & mask;; i = (i + 1) & mask) {
-        entry *e = &lex->slots[i];
-        if (!e->key || strcmp(e->key, key) == 0)
-            return e;
-    }
+    return find_hashed(lex, key, hash(key));
 }
 
 static int grow(pv_lexicon *lex)
@@ -80,7 +106,7 @@ static int grow(pv_lexicon *lex)
     lex->nslots = n;
     for (size_t i = 0; i < old_n; i++)
         if (old[i].key)
-            *find(lex, old[i].key) = old[i];
+            *find_hashed(lex, old[i].key, old[i].hash) = old[i];
     free(old);
     return 0;
 }
@@ -94,6 +120,7 @@ static entry *upsert(pv_lexicon *lex, const char *key)
     if (!e->key) {
         if (!(e->key = strdup(key)))
             return NULL;
+        e->hash = hash(key);
         e->cat = NONE;
         e->flags = 0;
         e->span = 1;
@@ -137,6 +164,44 @@ static size_t count_words(const char *key)
     return n;
 }
 
+static unsigned lead_index(const char *w, size_t len)
+{
+    uint32_t v = 0;
+    for (size_t i = 0; i < 3; i++) {
+        unsigned char c = i < len ? (unsigned char)w[i] : 0;
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        v = v << 8 | c;
+    }
+    return (v * 2654435761u) >> 16;
+}
+
+static void mark_lead(pv_lexicon *lex, const char *w)
+{
+    unsigned i = lead_index(w, strlen(w));
+    lex->lead[i >> 3] |= (unsigned char)(1u << (i & 7));
+}
+
+/* Marks each word of a key, its plural and its plain -s and -es forms. */
+static void mark_leads(pv_lexicon *lex, const char *key)
+{
+    while (*key) {
+        char word[KEY_MAX], form[KEY_MAX + 4];
+        size_t k = strcspn(key, " ");
+        memcpy(word, key, k);
+        word[k] = '\0';
+        mark_lead(lex, word);
+        mark_lead(lex, pv_plural(word, form, sizeof form));
+        snprintf(form, sizeof form, "%ss", word);
+        mark_lead(lex, form);
+        snprintf(form, sizeof form, "%ses", word);
+        mark_lead(lex, form);
+        key += k;
+        while (*key == ' ')
+            key++;
+    }
+}
+
 /* Maps a normalised phrase to `cat` (later definitions win, like the dict in
  * CHAIR's code) and records its length on the entry of its first word. */
 static int add_phrase(pv_lexicon *lex, const char *key, int cat)
@@ -148,6 +213,7 @@ static int add_phrase(pv_lexicon *lex, const char *key, int cat)
     if (!e)
         return -1;
     e->cat = cat;
+    mark_leads(lex, key);
     if (nw > 1) {
         char first[KEY_MAX];
         size_t k = (size_t)(strchr(key, ' ') - key);
@@ -312,6 +378,7 @@ static int add_rules(pv_lexicon *lex)
     if ((tie >= 0 && add_phrase(lex, "bow tie", tie) != 0) ||
         (lex->toilet >= 0 && add_phrase(lex, "toilet seat", lex->toilet) != 0))
         return -1;
+    mark_lead(lex, "dice"); /* die: the one irregular plural pv_plural does not give */
     entry *seat = upsert(lex, "seat");
     if (!seat)
         return -1;
@@ -398,9 +465,16 @@ pv_lexicon *pv_lexicon_load(const char *path, char *err, size_t errlen)
 
 size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *out, size_t max)
 {
+    return pv_lexicon_scan(lex, text, out, max, NULL);
+}
+
+size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out, size_t max,
+                       size_t *nwords)
+{
     size_t len = strlen(text);
     pv_word stack_words[256];
     char stack_norm[256][48]; /* longer words are in no entry */
+    unsigned char stack_nlen[256];
     pv_word *w = stack_words;
     size_t nw = pv_words(text, len, stack_words, 256);
     if (nw > 256) {
@@ -409,21 +483,30 @@ size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *
             return 0;
         pv_words(text, len, w, nw);
     }
+    if (nwords)
+        *nwords = nw;
     /* Normalised words: short ones in a fixed cache, the rest recomputed. */
     char (*norm)[48] = nw <= 256 ? stack_norm : malloc(nw * sizeof *norm);
-    if (!norm) {
-        free(w);
+    unsigned char *nlen = nw <= 256 ? stack_nlen : malloc(nw);
+    if (!norm || !nlen) {
+        if (w != stack_words)
+            free(w);
+        if (norm != stack_norm)
+            free(norm);
+        if (nlen != stack_nlen)
+            free(nlen);
         return 0;
     }
     for (size_t i = 0; i < nw; i++) {
         char low[PV_WORD_MAX + 1];
         size_t wl = w[i].end - w[i].start;
-        if (wl >= sizeof norm[i]) {
+        unsigned li = lead_index(text + w[i].start, wl);
+        if (wl >= sizeof norm[i] || !(lex->lead[li >> 3] & (1u << (li & 7)))) {
             norm[i][0] = '\0'; /* no entry word is that long */
             continue;
         }
         pv_lower(text + w[i].start, wl, low, sizeof low);
-        pv_singular(low, norm[i], sizeof norm[i]);
+        nlen[i] = (unsigned char)strlen(pv_singular(low, norm[i], sizeof norm[i]));
     }
 
     size_t found = 0, seats_beyond = 0;
@@ -432,7 +515,11 @@ size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *
      * category -1 - cat and fixed up at the end, once we know about a toilet. */
     size_t i = 0;
     while (i < nw) {
-        const entry *e = find(lex, norm[i]);
+        if (norm[i][0] == '\0') { /* a word of no key */
+            i++;
+            continue;
+        }
+        const entry *e = find_hashed(lex, norm[i], hash_len(norm[i], nlen[i]));
         size_t used = 0;
         int cat = NONE;
         unsigned flags = 0;
@@ -500,5 +587,7 @@ size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *
         free(w);
     if (norm != stack_norm)
         free(norm);
+    if (nlen != stack_nlen)
+        free(nlen);
     return kept;
 }

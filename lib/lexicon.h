@@ -59,4 +59,9 @@ int pv_lexicon_category(const pv_lexicon *lex, const char *name);
  * the form in which entries and text are compared. */
 size_t pv_lexicon_normalize(const char *phrase, char *buf, size_t bufsize);
 
+/* pv_lexicon_mentions that also stores the number of words of the text (words.h)
+ * in *nwords when it is not NULL. */
+size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out, size_t max,
+                       size_t *nwords);
+
 #endif

@@ -6,12 +6,24 @@
  * case (a word not ending in "s") costs a few byte comparisons. */
 #include "words.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
-static bool is_word_byte(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
+/* Bytes that make up words: ASCII letters and digits, and every byte of a
+ * non-ASCII UTF-8 character (so that one is never split). */
+static const unsigned char word_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+static inline bool is_word_byte(unsigned char c) { return word_byte[c]; }
 
 size_t pv_words(const char *text, size_t len, pv_word *out, size_t max)
 {
@@ -146,6 +158,56 @@ static const char *const os_as_singulars[] = {
 /* Nouns in -is, plural -es (their -is form is singular). */
 static const char *const is_singulars_es[] = {"iris", "trellis", "pelvis", "tennis", NULL};
 
+/* Words with a fixed answer: the irregular plurals (-> their singular), their
+ * singulars and the invariant words (-> themselves). One hash probe per word
+ * instead of scanning the tables: this is the hot path of CHAIR. */
+typedef struct {
+    const char *word, *singular;
+} exact;
+static exact exact_slots[512]; /* a power of two, over twice the entries */
+static pthread_once_t exact_once = PTHREAD_ONCE_INIT;
+
+static uint32_t word_hash(const char *w, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)w[i]) * 16777619u;
+    return h;
+}
+
+static void exact_add(const char *word, const char *singular)
+{
+    size_t mask = sizeof exact_slots / sizeof *exact_slots - 1;
+    for (size_t i = word_hash(word, strlen(word)) & mask;; i = (i + 1) & mask) {
+        if (!exact_slots[i].word) {
+            exact_slots[i] = (exact){word, singular};
+            return;
+        }
+        if (strcmp(exact_slots[i].word, word) == 0)
+            return; /* the first definition stands */
+    }
+}
+
+static void exact_build(void)
+{
+    for (size_t i = 0; i < sizeof irregular / sizeof *irregular; i++)
+        exact_add(irregular[i].plural, irregular[i].singular);
+    for (size_t i = 0; i < sizeof irregular / sizeof *irregular; i++)
+        exact_add(irregular[i].singular, irregular[i].singular);
+    for (const char *const *w = invariant; *w; w++)
+        exact_add(*w, *w);
+}
+
+static const char *exact_find(const char *w, size_t n)
+{
+    pthread_once(&exact_once, exact_build);
+    size_t mask = sizeof exact_slots / sizeof *exact_slots - 1;
+    for (size_t i = word_hash(w, n) & mask; exact_slots[i].word; i = (i + 1) & mask)
+        if (strcmp(exact_slots[i].word, w) == 0)
+            return exact_slots[i].singular;
+    return NULL;
+}
+
 static bool in_list(const char *w, const char *const *list)
 {
     for (; *list; list++)
@@ -154,14 +216,20 @@ static bool in_list(const char *w, const char *const *list)
     return false;
 }
 
-static bool ends_with(const char *w, size_t n, const char *suf)
+static inline bool ends_with(const char *w, size_t n, const char *suf)
 {
-    size_t k = strlen(suf);
-    return n >= k && memcmp(w + n - k, suf, k) == 0;
+    size_t k = strlen(suf); /* a literal: folded by the compiler */
+    if (n < k)
+        return false;
+    for (size_t i = 0; i < k; i++) /* short suffixes: a loop beats a memcmp call */
+        if (w[n - k + i] != suf[i])
+            return false;
+    return true;
 }
 
 /* Copies w[0..n) + add into buf. */
-static const char *put(char *buf, size_t bufsize, const char *w, size_t n, const char *add)
+static inline const char *put(char *buf, size_t bufsize, const char *w, size_t n,
+                              const char *add)
 {
     size_t k = strlen(add);
     if (bufsize == 0)
@@ -192,14 +260,19 @@ static bool stem_in(const char *w, size_t n, const char *tail, const char *const
 }
 
 /* Singular of a word without hyphens. */
-static const char *singular_simple(const char *w, char *buf, size_t bufsize)
+static const char *singular_simple(const char *w, size_t n, char *buf, size_t bufsize)
 {
-    size_t n = strlen(w);
     if (n < 3 || n > PV_WORD_MAX)
         return put(buf, bufsize, w, n, "");
-    for (size_t i = 0; i < sizeof irregular / sizeof *irregular; i++)
-        if (irregular[i].plural[0] == w[0] && strcmp(irregular[i].plural, w) == 0)
-            return put(buf, bufsize, irregular[i].singular, strlen(irregular[i].singular), "");
+    char last = w[n - 1];
+    /* Plurals end in s, n (men, oxen), e (mice), i (cacti), h (teeth) or t (feet). */
+    if (last != 's' && last != 'n' && last != 'e' && last != 'i' && last != 'h' && last != 't')
+        return put(buf, bufsize, w, n, "");
+    const char *fixed = exact_find(w, n);
+    if (fixed)
+        return put(buf, bufsize, fixed, strlen(fixed), "");
+    if (last != 's' && last != 'n' && last != 'e')
+        return put(buf, bufsize, w, n, ""); /* the others are all exact words */
     for (size_t i = 0; i < sizeof irregular_suffix / sizeof *irregular_suffix; i++) {
         const pair *p = &irregular_suffix[i];
         size_t k = strlen(p->plural);
@@ -212,11 +285,8 @@ static const char *singular_simple(const char *w, char *buf, size_t bufsize)
         strcpy(tmp + n - k, p->singular);
         return put(buf, bufsize, tmp, strlen(tmp), "");
     }
-    if (w[n - 1] != 's' || in_list(w, invariant))
+    if (last != 's')
         return put(buf, bufsize, w, n, "");
-    for (size_t i = 0; i < sizeof irregular / sizeof *irregular; i++)
-        if (irregular[i].singular[0] == w[0] && strcmp(irregular[i].singular, w) == 0)
-            return put(buf, bufsize, w, n, ""); /* lens, gas, canvas, crisis */
     if (ends_with(w, n, "ss"))
         return put(buf, bufsize, w, n, ""); /* glass, grass, dress, chess */
     if (ends_with(w, n, "us"))               /* bus, cactus, various; but menus, emus */
@@ -261,12 +331,16 @@ static const char *singular_simple(const char *w, char *buf, size_t bufsize)
 const char *pv_singular(const char *word, char *buf, size_t bufsize)
 {
     /* In a hyphenated word only the last part is inflected: "t-shirts". */
-    const char *dash = strrchr(word, '-');
+    size_t n = 0;
+    const char *dash = NULL;
+    for (; word[n]; n++) /* length and last hyphen in one pass */
+        if (word[n] == '-')
+            dash = word + n;
     if (!dash || dash[1] == '\0')
-        return singular_simple(word, buf, bufsize);
+        return singular_simple(word, n, buf, bufsize);
     char tail[PV_WORD_MAX + 8];
     size_t head = (size_t)(dash + 1 - word);
-    singular_simple(dash + 1, tail, sizeof tail);
+    singular_simple(dash + 1, n - head, tail, sizeof tail);
     if (head + strlen(tail) + 1 > bufsize || head > PV_WORD_MAX)
         return put(buf, bufsize, word, strlen(word), "");
     memmove(buf, word, head);
