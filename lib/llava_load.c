@@ -479,10 +479,10 @@ int pv_llava_load(const char *dir, pv_llava_model *m, char *err, size_t errlen)
         load_text(&L);
     }
     for (size_t i = 0; i < L.n && !L.failed; i++) {
-        const char *rest;
-        /* rotary inverse frequencies are recomputed, never read */
-        if (!L.index[i].used && !(starts(L.index[i].name, "model.language_model.", &rest) &&
-                                  strstr(rest, "rotary_emb.inv_freq")))
+        /* buffers older checkpoints saved: recomputed here, never read */
+        const char *n = L.index[i].name;
+        if (!L.index[i].used && !strstr(n, ".rotary_emb.inv_freq") &&
+            strcmp(n, "model.vision_tower.embeddings.position_ids") != 0)
             fail(&L, "tensor \"%s\" is not part of the model config.json describes (layer counts or names disagree)",
                  L.index[i].t->name);
     }

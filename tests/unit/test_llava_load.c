@@ -277,6 +277,11 @@ static void test_layouts(const pv_llava_model *ref)
     b.t[b.n - 1].name = "vision_tower.vision_model.encoder.layers.3.mlp.fc1.weight";
     load_fails("a layer the config does not have", model_dir("extra", &b, NULL),
                "\"vision_tower.vision_model.encoder.layers.3.mlp.fc1.weight\" is not part of the model config.json");
+    b.t[b.n - 1].name = "vision_tower.vision_model.embeddings.position_ids";
+    pv_llava_model ok;
+    CHECK(pv_llava_load(model_dir("buffers", &b, NULL), &ok, err, sizeof err) == 0,
+          "the position_ids buffer older CLIP checkpoints saved is ignored");
+    pv_llava_free(&ok);
     b.t[b.n - 1].name = "text_projection.weight";
     load_fails("a tensor of another model", model_dir("foreign", &b, NULL), "\"text_projection.weight\" is not part of a LLaVA model");
     b.n--;
