@@ -236,7 +236,6 @@ int pv_llava_load_adapter(pv_llava_model *m, const char *adapter_dir, char *err,
     float **a = calloc(nl ? nl : 1, sizeof *a), **b = calloc(nl ? nl : 1, sizeof *b);
     if (rc == 0 && (!a || !b))
         rc = fail(err, errlen, "out of memory");
-    float scale = (float)(cfg.rslora ? cfg.alpha / sqrt((double)cfg.r) : cfg.alpha / cfg.r);
     char module[512], canon[512];
     for (size_t i = 0; rc == 0 && i < f.count; i++) {
         const pv_st_tensor *t = &f.tensors[i];
@@ -290,6 +289,8 @@ int pv_llava_load_adapter(pv_llava_model *m, const char *adapter_dir, char *err,
     if (rc == 0 && attached == 0)
         rc = fail(err, errlen, "%s: no LoRA weights", path);
     if (rc == 0) {
+        /* peft: alpha / r, or alpha / sqrt(r) with rsLoRA */
+        float scale = (float)(cfg.rslora ? cfg.alpha / sqrt((double)cfg.r) : cfg.alpha / cfg.r);
         for (size_t li = 0; li < nl; li++)
             if (a[li]) {
                 pv_linear *lin = s->linears[li].lin;
