@@ -451,12 +451,38 @@ static size_t changed_part(const pv_relation *r, size_t *olen)
     return p;
 }
 
+/* True when an object mention, or a pronoun standing for one ("behind it"),
+ * starts within the four words after byte pos, in the same phrase (no
+ * punctuation between). */
+static bool object_follows(const doc *d, size_t pos)
+{
+    static const char *const pronouns[] = {"it", "them", "him", "her"};
+    size_t at = pos;
+    for (int words = 0; words < 4; words++) {
+        while (at < d->len && d->text[at] == ' ')
+            at++;
+        if (at >= d->len || !is_word_char(d->text[at]))
+            return false;
+        for (size_t i = 0; i < d->nmentions; i++)
+            if (d->mentions[i].start == at)
+                return true;
+        size_t start = at;
+        while (at < d->len && is_word_char(d->text[at]))
+            at++;
+        for (size_t i = 0; i < sizeof pronouns / sizeof pronouns[0]; i++)
+            if (at - start == strlen(pronouns[i]) && strncasecmp(d->text + start, pronouns[i], at - start) == 0)
+                return true;
+    }
+    return false;
+}
+
 static void relation_candidates(const doc *d, cands *out)
 {
     for (size_t w = 0; w < d->nwords; w++) {
         size_t len;
         const pv_relation *r = pv_vocab_relation_at(word_ptr(d, w), &len);
-        if (!r || in_mention(d, d->words[w].s, d->words[w].s + len))
+        if (!r || in_mention(d, d->words[w].s, d->words[w].s + len) ||
+            (r->needs_object && !object_follows(d, d->words[w].s + len)))
             continue;
         size_t olen;
         len = changed_part(r, &olen);

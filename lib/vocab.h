@@ -44,6 +44,10 @@ const char *pv_vocab_count_word(int n);
 typedef struct pv_relation {
     const char *phrase;
     const char *opposite;
+    /* A preposition, swapped only where an object follows it: "on the table" ->
+     * "under the table" is a plausible mistake, "on the grass" -> "under the
+     * grass" is not. */
+    bool needs_object;
 } pv_relation;
 size_t pv_vocab_relation_count(void);
 const pv_relation *pv_vocab_relation(size_t i);

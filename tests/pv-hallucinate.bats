@@ -76,8 +76,12 @@ man_examples() {
 }
 
 @test "rules: --types and --edits choose the kinds and their number" {
-    run --separate-stderr pv-hallucinate --types relation --edits 1 "$D/coco_descriptions.jsonl"
-    assert_success
+    # Prepositions are only swapped before an object: "riding a surfboard on a large
+    # wave" (d01) has no relation to swap.
+    run --separate-stderr pv-hallucinate --keep-going --types relation --edits 1 "$D/coco_descriptions.jsonl"
+    assert_failure 1
+    [ "$stderr" = "pv-hallucinate: $D/coco_descriptions.jsonl:1: no edit of the asked kinds (relation) applies to \"chosen\""$'\n'"pv-hallucinate: 1 bad record skipped" ]
+    [ "${#lines[@]}" -eq 25 ]
     jq -e -s 'all(.[]; .hallucination.edits | length == 1 and .[0].type == "relation")' <<<"$output"
     run --separate-stderr pv-hallucinate --types object --edits 2 "$D/coco_descriptions.jsonl"
     assert_success

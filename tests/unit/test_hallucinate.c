@@ -276,7 +276,7 @@ static void test_property(const pv_lexicon *lex, record *recs, size_t n)
     CHECK(n >= 24, "at least two dozen realistic descriptions loaded");
     CHECK(clean_chosen == (int)n, "the test data is right: chosen mentions only its objects");
     CHECK(all_edited == (int)n && changed == (int)n, "every description is rewritten, never unchanged");
-    CHECK(full == (int)n, "three edits in each (one per kind)");
+    CHECK(full == (int)n, "three edits in each (kinds take turns; one left short is made up by the others)");
     CHECK(chair_rej > chair_chosen, "CHAIR_i of rejected is higher than of chosen");
     CHECK(inserted >= (int)n && inserted_ok == inserted,
           "every inserted object is a hallucination by the lexicon's reading");
