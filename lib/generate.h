@@ -40,8 +40,9 @@ int pv_generate(const pv_llava_model *m, const int32_t *prompt, int n_prompt,
 /* One token from logits [vocab] (modified in place: scaled and turned into
  * probabilities). temperature <= 0 gives the argmax. u is a uniform number in
  * [0, 1), the only randomness. scratch holds vocab pairs (pv_sample_scratch_size
- * bytes), so that no allocation happens per token. Ties and order follow
- * Hugging Face: tokens sorted by probability, descending, index ascending on ties. */
+ * bytes), so that no allocation happens per token. As in Hugging Face, the
+ * temperature applies first, then the nucleus (tokens by descending probability,
+ * the lower id first on ties) keeps the smallest prefix whose mass reaches top_p. */
 size_t pv_sample_scratch_size(int vocab);
 int32_t pv_sample(float *logits, int vocab, float temperature, float top_p, double u,
                   void *scratch);
