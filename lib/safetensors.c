@@ -401,6 +401,26 @@ float pv_bf16_to_float(uint16_t h)
     return f;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The F16C instruction converts 8 halves at once, exactly (IEEE binary16 ->
+ * binary32 is lossless); chosen at run time so the binary still runs without it. */
+__attribute__((target("avx,f16c"))) static void halves_f16c(const unsigned char *src, float *dst, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > (1 << 18))
+    for (int64_t i = 0; i < n / 8; i++) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(src + 16 * i));
+        _mm256_storeu_ps(dst + 8 * i, _mm256_cvtph_ps(h));
+    }
+    for (int64_t i = n / 8 * 8; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = pv_half_to_float(h);
+    }
+}
+#define HAVE_F16C_PATH 1
+#endif
+
 int pv_st_to_f32(const pv_st_tensor *t, float *dst, char *err, size_t errlen)
 {
     const unsigned char *src = t->data;
@@ -410,6 +430,12 @@ int pv_st_to_f32(const pv_st_tensor *t, float *dst, char *err, size_t errlen)
         memcpy(dst, src, (size_t)n * 4);
         return 0;
     case PV_ST_F16:
+#ifdef HAVE_F16C_PATH
+        if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx")) {
+            halves_f16c(src, dst, n);
+            return 0;
+        }
+#endif
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
         for (int64_t i = 0; i < n; i++) {
             uint16_t h;
