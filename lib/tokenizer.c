@@ -36,7 +36,7 @@
 /* ---------- a string -> id hash map (open addressing, linear probing) ---------- */
 
 typedef struct str_slot {
-    const char *key; /* NUL-terminated, owned by the tokenizer's piece table */
+    char *key; /* a copy owned by the map */
     size_t len;
     uint64_t hash;
     int32_t id;
@@ -83,22 +83,37 @@ static int32_t str_map_get(const str_map *m, const char *s, size_t len)
     }
 }
 
-/* Inserts or overwrites. The table never fills: it is sized for its keys up front. */
-static void str_map_put(str_map *m, const char *s, size_t len, int32_t id)
+/* Inserts or overwrites; -1 on out of memory. The table never fills: it is sized
+ * for its keys up front. */
+static int str_map_put(str_map *m, const char *s, size_t len, int32_t id)
 {
     uint64_t h = hash_bytes(s, len);
     for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         str_slot *e = &m->slots[i];
         if (!e->key) {
-            *e = (str_slot){s, len, h, id};
+            char *key = malloc(len + 1);
+            if (!key)
+                return -1;
+            memcpy(key, s, len);
+            key[len] = 0;
+            *e = (str_slot){key, len, h, id};
             m->n++;
-            return;
+            return 0;
         }
         if (e->hash == h && e->len == len && memcmp(e->key, s, len) == 0) {
             e->id = id;
-            return;
+            return 0;
         }
     }
+}
+
+static void str_map_free(str_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = m->n = 0;
 }
 
 /* ---------- a (left id, right id) -> (rank, merged id) map ---------- */
@@ -224,7 +239,7 @@ void pv_tokenizer_free(pv_tokenizer *tok)
         free(tok->pieces[i]);
     free(tok->pieces);
     free(tok->special);
-    free(tok->vocab.slots);
+    str_map_free(&tok->vocab);
     free(tok->merges.slots);
     for (size_t i = 0; i < tok->n_added; i++)
         free(tok->added[i].content);
@@ -511,13 +526,10 @@ static int parse_vocab(pv_tokenizer *tok, const cJSON *vocab, size_t *cap, char 
         }
         if (set_piece(tok, cap, id, it->string, err, errlen) < 0)
             return -1;
-    }
-    /* Keys point at the piece table, filled completely first (ids may repeat). */
-    cJSON_ArrayForEach(it, vocab) {
-        long id = (long)it->valuedouble;
-        const char *p = tok->pieces[id];
-        if (strcmp(p, it->string) == 0)
-            str_map_put(&tok->vocab, p, strlen(p), (int32_t)id);
+        if (str_map_put(&tok->vocab, it->string, strlen(it->string), (int32_t)id) < 0) {
+            set_err(err, errlen, "out of memory");
+            return -1;
+        }
     }
     return 0;
 }
