@@ -49,12 +49,14 @@ struct pv_lexicon {
     entry *slots;
     size_t nslots, used;
     int toilet; /* category of "toilet", or -1 */
-    /* Bits set by the first three (lower-cased) bytes of the words of all keys
+    bool stable; /* every key normalises to itself (pv_lexicon_lookup's fast path) */
+    /* Bits set by the first four (lower-cased) bytes of the words of all keys
      * and of their plural forms, hashed to 16 bits: a text word whose bit is
-     * clear is part of no key and is not normalised at all. Singularising keeps
-     * the first three bytes of a word except for irregular plurals (men, mice,
-     * teeth, people, wives, ...) and singulars shorter than three bytes (tvs),
-     * so those plurals are marked as well. */
+     * clear is part of no key and is not normalised at all. Singularising only
+     * rewrites the end of a word, so it keeps the first four bytes except when
+     * the stem is shorter than that (cups, ponies, oxen) or for irregular
+     * plurals (men, mice, knives, wives); every such form of every key word is
+     * marked too (mark_leads). */
     unsigned char lead[65536 / 8];
 };
 
@@ -167,7 +169,7 @@ static size_t count_words(const char *key)
 static unsigned lead_index(const char *w, size_t len)
 {
     uint32_t v = 0;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         unsigned char c = i < len ? (unsigned char)w[i] : 0;
         if (c >= 'A' && c <= 'Z')
             c = (unsigned char)(c - 'A' + 'a');
@@ -182,11 +184,12 @@ static void mark_lead(pv_lexicon *lex, const char *w)
     lex->lead[i >> 3] |= (unsigned char)(1u << (i & 7));
 }
 
-/* Marks each word of a key, its plural and its plain -s and -es forms. */
+/* Marks each word of a key and every plural form that singularises to it:
+ * pv_plural's, and the -s, -es, -ies (for -y) and -ves (for -f, -fe) forms. */
 static void mark_leads(pv_lexicon *lex, const char *key)
 {
     while (*key) {
-        char word[KEY_MAX], form[KEY_MAX + 4];
+        char word[KEY_MAX], form[KEY_MAX + 8];
         size_t k = strcspn(key, " ");
         memcpy(word, key, k);
         word[k] = '\0';
@@ -196,6 +199,15 @@ static void mark_leads(pv_lexicon *lex, const char *key)
         mark_lead(lex, form);
         snprintf(form, sizeof form, "%ses", word);
         mark_lead(lex, form);
+        snprintf(form, sizeof form, "%sses", word); /* busses */
+        mark_lead(lex, form);
+        size_t trim = k > 0 && word[k - 1] == 'y' ? 1 : k > 0 && word[k - 1] == 'f' ? 1
+                      : k > 1 && word[k - 2] == 'f' && word[k - 1] == 'e' ? 2 : 0;
+        if (trim) {
+            snprintf(form, sizeof form, "%.*s%s", (int)(k - trim), word,
+                     word[k - 1] == 'y' ? "ies" : "ves");
+            mark_lead(lex, form);
+        }
         key += k;
         while (*key == ' ')
             key++;
@@ -273,6 +285,13 @@ int pv_lexicon_category(const pv_lexicon *lex, const char *name)
 
 int pv_lexicon_lookup(const pv_lexicon *lex, const char *phrase)
 {
+    /* A phrase that is a key as it stands ("dog", "dining table") is its own
+     * normal form when every key is: skip the normalisation. */
+    if (lex->stable) {
+        const entry *e = find(lex, phrase);
+        if (e->key && e->cat >= 0)
+            return e->cat;
+    }
     char key[KEY_MAX];
     if (pv_lexicon_normalize(phrase, key, sizeof key) == 0)
         return -1;
@@ -408,6 +427,14 @@ pv_lexicon *pv_lexicon_from_lines(const char *const *lines, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         pv_lexicon_free(lex);
         return NULL;
+    }
+    lex->stable = true;
+    for (size_t i = 0; i < lex->nslots && lex->stable; i++) {
+        char key[KEY_MAX];
+        if (lex->slots[i].key) {
+            pv_lexicon_normalize(lex->slots[i].key, key, sizeof key);
+            lex->stable = strcmp(key, lex->slots[i].key) == 0;
+        }
     }
     return lex;
 }

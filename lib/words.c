@@ -23,31 +23,29 @@ static const unsigned char word_byte[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-static inline bool is_word_byte(unsigned char c) { return word_byte[c]; }
-
 size_t pv_words(const char *text, size_t len, pv_word *out, size_t max)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t n = 0, i = 0;
-    while (i < len) {
-        if (!is_word_byte(s[i])) {
-            i++;
-            continue;
-        }
-        size_t start = i;
-        while (i < len) {
-            if (is_word_byte(s[i]))
-                i++;
-            else if (s[i] == '-' && i + 1 < len && is_word_byte(s[i + 1]))
-                i++; /* an inner hyphen joins ("t-shirt"), as the Treebank tokenizer does */
+    const unsigned char *s = (const unsigned char *)text, *p = s, *end = s + len;
+    size_t n = 0;
+    for (;;) {
+        while (p < end && !word_byte[*p])
+            p++;
+        if (p == end)
+            return n;
+        const unsigned char *start = p;
+        for (;;) {
+            while (p < end && word_byte[*p])
+                p++;
+            /* an inner hyphen joins ("t-shirt"), as the Treebank tokenizer does */
+            if (end - p >= 2 && *p == '-' && word_byte[p[1]])
+                p++;
             else
                 break;
         }
         if (n < max)
-            out[n] = (pv_word){start, i};
+            out[n] = (pv_word){(size_t)(start - s), (size_t)(p - s)};
         n++;
     }
-    return n;
 }
 
 size_t pv_lower(const char *s, size_t len, char *buf, size_t bufsize)

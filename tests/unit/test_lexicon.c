@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "lexicon.h"
+#include "words.h"
 
 static char shared_path[1024];
 
@@ -186,6 +187,45 @@ int main(void)
         strcat(long_text, i % 2 ? "dogs, " : "cats, ");
     CHECK(pv_lexicon_mentions(lex, long_text, NULL, 0) == 4000, "4000 mentions in a long text");
     free(long_text);
+
+    /* The scan skips words that start like no key word (a speed-up): it must
+     * agree with the plain lookup on every form of every word of the built-in
+     * list (singular, pv_plural, -s, -es, -ses, -ies, -ves, capitalised). */
+    long forms = 0, disagree = 0;
+    for (const char *const *line = pv_lexicon_builtin_lines; *line; line++) {
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", *line);
+        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save)) {
+            char f[9][96], tmp[96];
+            size_t k = strlen(tok);
+            snprintf(f[0], sizeof f[0], "%s", tok);
+            snprintf(f[1], sizeof f[1], "%s", pv_plural(tok, tmp, sizeof tmp));
+            snprintf(f[2], sizeof f[2], "%ss", tok);
+            snprintf(f[3], sizeof f[3], "%ses", tok);
+            snprintf(f[4], sizeof f[4], "%sses", tok);
+            snprintf(f[5], sizeof f[5], "%.*sies", (int)(k - 1), tok);
+            snprintf(f[6], sizeof f[6], "%.*sves", (int)(k - 1), tok);
+            snprintf(f[7], sizeof f[7], "%.*sves", (int)(k > 1 ? k - 2 : 0), tok);
+            snprintf(f[8], sizeof f[8], "%c%s", tok[0] - 32, tok + 1);
+            for (int j = 0; j < 9; j++) {
+                int a = pv_lexicon_mentions(lex, f[j], NULL, 0) > 0;
+                int b = pv_lexicon_lookup(lex, f[j]) >= 0;
+                forms++;
+                if (a != b && disagree++ < 10)
+                    printf("# \"%s\": scan %d, lookup %d\n", f[j], a, b);
+            }
+        }
+    }
+    const char *irregular[] = {"men", "mice", "geese", "teeth", "feet", "people", "children",
+                               "women", "oxen", "knives", "wives", "policemen", "busses",
+                               "calves", "t-shirts", "Mice"};
+    for (size_t j = 0; j < sizeof irregular / sizeof *irregular; j++, forms++)
+        if ((pv_lexicon_mentions(lex, irregular[j], NULL, 0) > 0) !=
+                (pv_lexicon_lookup(lex, irregular[j]) >= 0) && disagree++ < 10)
+            printf("# \"%s\": scan and lookup disagree\n", irregular[j]);
+    printf("# %ld word forms checked\n", forms);
+    CHECK(disagree == 0, "scan and lookup agree on every form of every lexicon word");
 
     /* Loading files in the published format. */
     char dir[] = "/tmp/pv-test-lexicon.XXXXXX", path[256], err[256];
