@@ -73,6 +73,28 @@ static cJSON *make_conversation(const char *human, const char *gpt)
     return conv;
 }
 
+/* The first of `names` that appears more than once in `obj` (JSON allows repeated
+ * keys; a conversion would silently pick one), or NULL. */
+static const char *repeated(const cJSON *obj, const char *const *names)
+{
+    for (; *names; names++) {
+        int n = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, obj) n += item->string && strcmp(item->string, *names) == 0;
+        if (n > 1)
+            return *names;
+    }
+    return NULL;
+}
+
+static bool refuse_repeats(const cJSON *obj, const char *const *names, const char *file, long line)
+{
+    const char *twice = repeated(obj, names);
+    if (twice)
+        pv_bad_record(file, line, "key \"%s\" appears twice", twice);
+    return twice != NULL;
+}
+
 /* The first of `names` that `obj` has, or NULL. */
 static const char *has_any(const cJSON *obj, const char *const *names)
 {
@@ -85,11 +107,14 @@ static const char *has_any(const cJSON *obj, const char *const *names)
 static cJSON *import_llava(cJSON *obj, const char *file, long line)
 {
     static const char *const taken[] = {"prompt", "chosen", "rejected", NULL};
+    static const char *const owned[] = {"conversations", "rejected_conversations", NULL};
     const char *clash = has_any(obj, taken);
     if (clash) {
         pv_bad_record(file, line, "llava object has a \"%s\" key of its own", clash);
         return NULL;
     }
+    if (refuse_repeats(obj, owned, file, line))
+        return NULL;
     const char *human = NULL, *chosen = NULL, *rhuman = NULL, *rejected = NULL;
     const cJSON *conv = cJSON_GetObjectItemCaseSensitive(obj, "conversations");
     const cJSON *rconv = cJSON_GetObjectItemCaseSensitive(obj, "rejected_conversations");
@@ -134,6 +159,9 @@ static cJSON *import_llava(cJSON *obj, const char *file, long line)
 static cJSON *import_trl(cJSON *obj, const char *file, long line)
 {
     static const char *const strings[] = {"prompt", "chosen", "rejected", NULL};
+    static const char *const owned[] = {"images", NULL};
+    if (refuse_repeats(obj, owned, file, line))
+        return NULL;
     for (const char *const *f = strings; *f; f++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *f);
         if (cJSON_IsArray(v)) {
@@ -206,11 +234,14 @@ static const char *need_string(const cJSON *rec, const char *field, const char *
 static cJSON *export_llava(cJSON *rec, const char *file, long line)
 {
     static const char *const taken[] = {"conversations", "rejected_conversations", NULL};
+    static const char *const owned[] = {"prompt", "chosen", "rejected", "image", NULL};
     const char *clash = has_any(rec, taken);
     if (clash) {
         pv_bad_record(file, line, "cannot write llava: the record already has \"%s\"", clash);
         return NULL;
     }
+    if (refuse_repeats(rec, owned, file, line))
+        return NULL;
     const char *prompt = need_string(rec, "prompt", "llava", file, line);
     const char *chosen = prompt ? need_string(rec, "chosen", "llava", file, line) : NULL;
     if (!chosen)
@@ -252,10 +283,13 @@ static cJSON *export_llava(cJSON *rec, const char *file, long line)
 
 static cJSON *export_trl(cJSON *rec, const char *file, long line)
 {
+    static const char *const owned[] = {"image", NULL};
     if (cJSON_GetObjectItemCaseSensitive(rec, "images")) {
         pv_bad_record(file, line, "cannot write trl: the record already has \"images\"");
         return NULL;
     }
+    if (refuse_repeats(rec, owned, file, line))
+        return NULL;
     const cJSON *image = cJSON_GetObjectItemCaseSensitive(rec, "image");
     if (image && !cJSON_IsString(image)) {
         pv_bad_record(file, line, "\"image\" is not a string");

@@ -325,3 +325,15 @@ PY
     assert_success
     [[ $stderr == *"1 read, 1 kept, 0 dropped"* ]]
 }
+
+@test "repeated keys that a conversion would have to choose between are bad records" {
+    # Found by tests/fuzz/fuzz_jsonl.c (a use after free before the check existed).
+    printf '%s\n' '{"id":"1","image":"a","prompt":"p","chosen":"c","rejected":"r1","rejected":"r2"}' >"$TMP/r.jsonl"
+    run --separate-stderr pv-pair --to llava "$TMP/r.jsonl"
+    assert_failure 1
+    [[ $stderr == *'r.jsonl:1: key "rejected" appears twice'* ]]
+    printf '%s\n' '{"id":"1","conversations":[{"from":"human","value":"q"},{"from":"gpt","value":"a"}],"conversations":[]}' >"$TMP/l.jsonl"
+    run --separate-stderr pv-pair --require '' "$TMP/l.jsonl"
+    assert_failure 1
+    [[ $stderr == *'l.jsonl:1: key "conversations" appears twice'* ]]
+}
