@@ -631,13 +631,32 @@ static char *object_sentence(const doc *d, const pool_item *obj, const bool *pre
     /* The last two name a real object of the text after them. */
     static const char *const places[] = {"in the background", "nearby", "close by",
                                          "off to one side", "next to the ", "near the "};
+    /* Where some objects are usually found, said the way a description would. */
+    static const char *const usual[][2] = {
+        {"bicycle", "leaning against a wall"}, {"car", "parked nearby"},
+        {"motorcycle", "parked nearby"},      {"truck", "parked nearby"},
+        {"bus", "waiting nearby"},            {"boat", "floating nearby"},
+        {"airplane", "flying overhead"},      {"kite", "flying overhead"},
+        {"bird", "perched nearby"},           {"person", "standing in the background"},
+        {"dog", "resting nearby"},            {"cat", "resting nearby"},
+        {"backpack", "resting on the ground"}, {"suitcase", "resting on the ground"},
+        {"handbag", "resting on the ground"}, {"potted plant", "in the corner"},
+        {"clock", "on the wall"},             {"tv", "on the wall"},
+        {"chair", "in the corner"},           {"umbrella", "leaning against a wall"},
+    };
     strbuf place = {0};
+    const char *name = pv_lexicon_name(d->lex, obj->cat);
+    for (size_t i = 0; i < sizeof usual / sizeof usual[0] && !place.s; i++)
+        if (strcmp(usual[i][0], name) == 0 && below(rng, 2) == 0)
+            sb_str(&place, usual[i][1]);
     size_t pi = below(rng, sizeof places / sizeof places[0]);
     size_t real[MAX_MENTIONS], nr = 0;
     for (size_t i = 0; i < d->nmentions; i++)
         if (present_cat[d->mentions[i].category])
             real[nr++] = i;
-    if (pi >= 4 && nr > 0) {
+    if (place.s) {
+        /* the usual place */
+    } else if (pi >= 4 && nr > 0) {
         const pv_mention *m = &d->mentions[real[below(rng, nr)]];
         char ref[96];
         lower_copy(ref, sizeof ref, d->text + m->start, m->end - m->start);
