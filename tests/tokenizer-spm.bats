@@ -105,3 +105,36 @@ EOF
     run diff "$TMP/in.txt" "$TMP/back.txt"
     assert_success
 }
+
+# Hugging Face tokenizers' own output for 300 strings (150 with <s>, </s>, <image>,
+# <pad> and newlines inside), recorded once by tests/tools/hf_reference.py:
+# the fixture's tokenizer.json and its older Prepend+Replace spelling.
+@test "ids and decodes equal the recorded output of Hugging Face tokenizers (both spellings)" {
+    ref=$REPO/tests/data/tokenizer/hf-tokenizers.jsonl
+    /usr/bin/python3 "$REPO/tests/tools/tokenizer_variant.py" "$FIXTURE/tokenizer.json" "$TMP/legacy.json" legacy
+    /usr/bin/python3 -c '
+import json, sys
+for line in list(open(sys.argv[1], encoding="utf-8"))[1:]:
+    print(json.dumps(json.loads(line)["text"]))' "$ref" >"$TMP/texts.jsonl"
+    "$BUILT" -j "$FIXTURE/tokenizer.json" <"$TMP/texts.jsonl" >"$TMP/first.out"
+    "$BUILT" -j "$TMP/legacy.json" <"$TMP/texts.jsonl" >"$TMP/legacy.out"
+    run /usr/bin/python3 - "$ref" "$TMP/first.out" "$TMP/legacy.out" <<'PY'
+import json, sys
+ref = [json.loads(l) for l in list(open(sys.argv[1], encoding="utf-8"))[1:]]
+bad = 0
+for name, path in (("first", sys.argv[2]), ("legacy", sys.argv[3])):
+    out = open(path, encoding="utf-8").read().split("\n")
+    for i, r in enumerate(ref):
+        ids = [int(x) for x in out[2 * i].split()]
+        dec = json.loads(out[2 * i + 1])
+        if ids != r[name]["ids"] or dec != r[name]["decoded"]:
+            bad += 1
+            if bad <= 3:
+                print("%s %r\n  hf %s %r\n  pv %s %r" % (name, r["text"], r[name]["ids"], r[name]["decoded"], ids, dec))
+print("%d texts x 2 spellings, %d differ" % (len(ref), bad))
+sys.exit(1 if bad else 0)
+PY
+    echo "$output"
+    assert_success
+    assert_output --partial "300 texts x 2 spellings, 0 differ"
+}
