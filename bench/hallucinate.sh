@@ -34,7 +34,7 @@ build=$(best "$BIN/pv-hallucinate" -q --build-cooccur "$work/in.jsonl")
 request=$(best "$BIN/pv-hallucinate" -q --engine request "$work/in.jsonl")
 jqbase=$(best jq -c '. + {rejected: .chosen}' "$work/in.jsonl")
 
-echo "pv-hallucinate: $N records, LLaVA-style detailed descriptions (~50 words), 1 core"
+echo "pv-hallucinate: $N records, LLaVA-style detailed descriptions (35 words on average), 1 core"
 echo "  (records/s of CPU time; wall-clock records/s in brackets)"
 row() { echo "$2" | awk -v n="$N" -v what="$1" '{printf "  %-28s %9.0f records/s  (%.0f)\n", what, n / $1, n / $2}'; }
 row "rules engine, 3 edits" "$rules"
