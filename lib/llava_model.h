@@ -90,9 +90,12 @@ void pv_llava_free(pv_llava_model *m);
  *   only needs the layers up to vision_feature_layer;
  * - with tie_word_embeddings, text.lm_head.w == text.embed. */
 
-/* One weight of the model, named as in the newer hub layout that transformers 5
- * uses in its state dict ("model.language_model.layers.0.self_attn.q_proj.weight",
- * "model.vision_tower.encoder.layers.0.mlp.fc1.bias", "lm_head.weight"). */
+/* One weight of the model, named in the newer hub layout
+ * ("model.language_model.layers.0.self_attn.q_proj.weight", "lm_head.weight",
+ * "model.multi_modal_projector.linear_1.bias"). Vision tower names carry no
+ * "vision_model." ("model.vision_tower.encoder.layers.0.mlp.fc1.bias"), as the
+ * fixture written by transformers 5.17 spells them; files that transformers
+ * itself must read are safest in the fixture's older layout. */
 typedef struct pv_llava_param {
     char *name;
     float *data;
