@@ -31,6 +31,9 @@ static const char image_note[] =
     "The image is attached: the hallucinations must be plausible for such a scene but wrong "
     "for this image.";
 
+static const char objects_note[] =
+    "Objects you add must not be among the objects really in the image: ";
+
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -103,12 +106,15 @@ static unsigned char *read_all(const char *path, size_t *len, char *err, size_t 
 }
 
 char *pv_batch_request_line(const pv_batch_request_opts *o, const char *custom_id,
-                            const char *chosen, const char *image_path, char *err, size_t errlen)
+                            const char *chosen, const char *objects, const char *image_path,
+                            char *err, size_t errlen)
 {
-    size_t tlen = strlen(pv_batch_instruction) + strlen(image_note) + strlen(chosen) + 64;
+    size_t tlen = strlen(pv_batch_instruction) + strlen(image_note) + strlen(objects_note) +
+                  (objects ? strlen(objects) : 0) + strlen(chosen) + 64;
     char *text = xmalloc(tlen);
-    snprintf(text, tlen, "%s%s%s\n\nDescription:\n%s", pv_batch_instruction,
-             image_path ? "\n" : "", image_path ? image_note : "", chosen);
+    snprintf(text, tlen, "%s%s%s%s%s%s\n\nDescription:\n%s", pv_batch_instruction,
+             image_path ? "\n" : "", image_path ? image_note : "", objects ? "\n" : "",
+             objects ? objects_note : "", objects ? objects : "", chosen);
 
     cJSON *user = cJSON_CreateObject();
     cJSON_AddStringToObject(user, "role", "user");

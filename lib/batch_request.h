@@ -30,11 +30,14 @@ typedef struct pv_batch_request_opts {
     double temperature;
 } pv_batch_request_opts;
 
-/* The request line for one record (malloc'd JSON text, no newline). `image_path`
- * is NULL for text only, else the image file to attach. NULL with a message in
- * err when the image cannot be read or is neither JPEG nor PNG. */
+/* The request line for one record (malloc'd JSON text, no newline). `objects`
+ * is NULL, or the objects really in the image, comma-separated, which the
+ * instruction then names as ones not to add. `image_path` is NULL for text only,
+ * else the image file to attach. NULL with a message in err when the image
+ * cannot be read or is neither JPEG nor PNG. */
 char *pv_batch_request_line(const pv_batch_request_opts *o, const char *custom_id,
-                            const char *chosen, const char *image_path, char *err, size_t errlen);
+                            const char *chosen, const char *objects, const char *image_path,
+                            char *err, size_t errlen);
 
 /* Base64 (RFC 4648, with padding) of len bytes; malloc'd, NUL-terminated. */
 char *pv_base64(const unsigned char *data, size_t len);

@@ -189,6 +189,20 @@ man_examples() {
             and contains("Attributes") and contains("style")] | all' <<<"$output"
 }
 
+@test "request: the record's objects are named as ones not to add" {
+    run --separate-stderr pv-hallucinate --engine request "$SAMPLE"
+    assert_success
+    jq -e -s '.[0].body.messages[1].content | contains("must not be among the objects really in the image: dog, frisbee, bench.")' <<<"$output"
+    echo '{"id":"x","chosen":"A dog.","objects":null}' >"$TMP/null.jsonl"
+    run --separate-stderr pv-hallucinate --engine request "$TMP/null.jsonl"
+    assert_success
+    jq -e '.body.messages[1].content | contains("really in the image") | not' <<<"$output"
+    echo '{"id":"x","chosen":"A dog.","objects":[1]}' >"$TMP/bad.jsonl"
+    run --separate-stderr pv-hallucinate --engine request "$TMP/bad.jsonl"
+    assert_failure 1
+    [[ $stderr == *'bad.jsonl:1: "objects" is not an array of strings' ]]
+}
+
 @test "request --with-image: the image as a base64 data URL of the right type" {
     run --separate-stderr pv-hallucinate --engine request --with-image --image-root "$D" "$D/batch_records.jsonl"
     assert_success

@@ -266,8 +266,29 @@ static void request_record(const settings *s, const pv_reader *from, const cJSON
         return;
     }
     char err[4200];
-    char *line = pv_batch_request_line(&s->req, id, chosen, s->with_image ? path : NULL, err,
-                                       sizeof err);
+    /* The real objects, so that the model adds others. */
+    const cJSON *objects = pv_rec_string_array(from, rec, "objects", false);
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(rec, "objects");
+    if (!objects && given && !cJSON_IsNull(given))
+        return; /* present but not strings: reported */
+    char *list = NULL;
+    if (objects && cJSON_GetArraySize(objects) > 0) {
+        size_t len = 1;
+        const cJSON *o;
+        cJSON_ArrayForEach(o, objects) len += strlen(o->valuestring) + 2;
+        list = calloc(len, 1);
+        if (!list)
+            pv_die(PV_EXIT_SYSTEM, "out of memory");
+        cJSON_ArrayForEach(o, objects) {
+            if (list[0])
+                strcat(list, ", ");
+            strcat(list, o->valuestring);
+        }
+        strcat(list, ".");
+    }
+    char *line = pv_batch_request_line(&s->req, id, chosen, list, s->with_image ? path : NULL,
+                                       err, sizeof err);
+    free(list);
     if (!line) {
         pv_bad_record(pv_reader_name(from), pv_reader_line(from), "image %s", err);
         return;
