@@ -265,7 +265,9 @@ static double read_number(scanner *s, long long *ival, bool *is_int)
     char *end;
     errno = 0;
     double d = strtod(tmp, &end);
-    if (n == 0 || *end != '\0' || (tmp[0] == '-' ? tmp[1] == '.' : tmp[0] == '.'))
+    const char *digits = tmp[0] == '-' ? tmp + 1 : tmp;
+    if (n == 0 || *end != '\0' || digits[0] < '0' || digits[0] > '9' ||
+        (digits[0] == '0' && digits[1] >= '0' && digits[1] <= '9'))
         fail(s, "bad number");
     *is_int = strpbrk(tmp, ".eE") == NULL && errno == 0;
     if (*is_int) {
@@ -282,6 +284,65 @@ static void read_literal(scanner *s, const char *word)
     for (const char *p = word; *p; p++)
         if (next(s) != *p)
             fail(s, "unexpected character");
+}
+
+/* Skips a number without converting it (segmentations are millions of them),
+ * checking its shape: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static void skip_number(scanner *s)
+{
+    enum { START, MINUS, ZERO, INT, DOT, FRAC, E, ESIGN, EXP } st = START;
+    for (;;) {
+        int c = s->pos < s->len ? s->buf[s->pos] : peek(s);
+        bool digit = c >= '0' && c <= '9';
+        switch (st) {
+        case START:
+            if (c == '-') {
+                st = MINUS;
+                break;
+            }
+            /* fall through */
+        case MINUS:
+            if (!digit)
+                fail(s, "bad number");
+            st = c == '0' ? ZERO : INT;
+            break;
+        case ZERO:
+        case INT:
+        case FRAC:
+            if (digit && st != ZERO)
+                break;
+            if (c == '.' && st != FRAC)
+                st = DOT;
+            else if (c == 'e' || c == 'E')
+                st = E;
+            else if (digit)
+                fail(s, "bad number (leading zero)");
+            else
+                return; /* the number ends here */
+            break;
+        case DOT:
+            if (!digit)
+                fail(s, "bad number");
+            st = FRAC;
+            break;
+        case E:
+            if (c == '+' || c == '-') {
+                st = ESIGN;
+                break;
+            }
+            /* fall through */
+        case ESIGN:
+            if (!digit)
+                fail(s, "bad number");
+            st = EXP;
+            break;
+        case EXP:
+            if (!digit)
+                return;
+            break;
+        }
+        s->pos++;
+    }
 }
 
 /* Skips one value of any kind. Containers are tracked with a small stack of
@@ -313,11 +374,8 @@ static void skip_value(scanner *s)
             }
             if (c == '"')
                 read_string(s, false);
-            else if (c == '-' || (c >= '0' && c <= '9')) {
-                long long iv;
-                bool ii;
-                read_number(s, &iv, &ii);
-            } else if (c == 't')
+            else if (c == '-' || (c >= '0' && c <= '9'))
+                skip_number(s); else if (c == 't')
                 read_literal(s, "true");
             else if (c == 'f')
                 read_literal(s, "false");

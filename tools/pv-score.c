@@ -238,7 +238,8 @@ static void run_chair(const settings *s, pv_writer *w)
         for (int i = 0; i < s->n_captions; i++)
             if (pv_coco_read_captions(run.coco, s->captions[i], err, sizeof err) != 0)
                 pv_die(PV_EXIT_SYSTEM, "%s", err);
-        pv_info("COCO ground truth for %zu images", pv_coco_images(run.coco));
+        size_t nimg = pv_coco_images(run.coco);
+        pv_info("COCO ground truth for %zu image%s", nimg, nimg == 1 ? "" : "s");
     }
 
     pv_chair_totals totals = {0};
