@@ -337,3 +337,17 @@ PY
     assert_failure 1
     [[ $stderr == *'l.jsonl:1: key "conversations" appears twice'* ]]
 }
+
+@test "--dedupe over thousands of records keeps each first occurrence, in order" {
+    /usr/bin/python3 -c '
+import json
+for i in range(6000):
+    k = (i * 7) % 2500
+    print(json.dumps({"id": "k%d" % k, "image": "i.jpg", "prompt": "p", "chosen": "c%d" % (k % 1000), "rejected": "r"}, separators=(",", ":")))' >"$TMP/in.jsonl"
+    pv-pair -q --dedupe id "$TMP/in.jsonl" >"$TMP/ids.jsonl"
+    diff "$TMP/ids.jsonl" <(awk -F'"' '!seen[$4]++' "$TMP/in.jsonl")
+    [ "$(wc -l <"$TMP/ids.jsonl")" -eq 2500 ]
+    pv-pair -q --dedupe content "$TMP/in.jsonl" >"$TMP/content.jsonl"
+    diff "$TMP/content.jsonl" <(awk -F'"' '!seen[$16]++' "$TMP/in.jsonl")
+    [ "$(wc -l <"$TMP/content.jsonl")" -eq 1000 ]
+}
