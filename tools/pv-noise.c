@@ -353,7 +353,8 @@ int main(int argc, char **argv)
         s.image_root = NULL;
     if (pv_schedule_make(&s.sched, (enum pv_schedule_kind)kind, s.steps) != 0)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
-    pv_noise_coeffs(&s.sched, s.step, &s.a, &s.b);
+    if (!print) /* --print-schedule ignores --step (which may then be past --steps) */
+        pv_noise_coeffs(&s.sched, s.step, &s.a, &s.b);
 
     int status;
     if (print) {
