@@ -255,7 +255,7 @@ man_examples() {
               and all(.[]; .hallucination == {"engine":"llm","model":"gpt-4o-2024-08-06"})' <<<"$output"
     [[ $stderr == *'batch_records.jsonl:4: no response for id "r4" in '*'responses.jsonl'* ]]
     [[ $stderr == *'batch_records.jsonl:5: request for id "r5" failed: status 500: The server had an error'* ]]
-    [[ $stderr == *'1 responses match no record (first: "zz")'* ]]
+    [[ $stderr == *'1 response matches no record (first: "zz")'* ]]
     [[ $stderr == *"3 bad records skipped"* ]]
 }
 

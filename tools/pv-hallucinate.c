@@ -164,7 +164,8 @@ static void build_cooccur(const settings *s, const pv_lexicon *lex)
     pv_outfile *out = pv_outfile_open(s->output);
     if (!out || pv_outfile_write(out, json, strlen(json)) != 0 || pv_outfile_commit(out) != 0)
         pv_exit(PV_EXIT_SYSTEM);
-    pv_info("counted %ld records, %zu distinct objects", pv_cooccur_records(co), pv_cooccur_size(co));
+    long n = pv_cooccur_records(co);
+    pv_info("counted %ld record%s, %zu distinct objects", n, n == 1 ? "" : "s", pv_cooccur_size(co));
     free(json);
     pv_cooccur_free(co);
 }
@@ -405,7 +406,8 @@ int main(int argc, char **argv)
         const char *first;
         size_t unused = pv_batch_responses_unused(answers, &first);
         if (unused)
-            pv_info("%zu responses match no record (first: \"%s\")", unused, first);
+            pv_info("%zu response%s match%s no record (first: \"%s\")", unused,
+                    unused == 1 ? "" : "s", unused == 1 ? "es" : "", first);
     }
     pv_batch_responses_free(answers);
     pv_batch_ids_free(ids);
