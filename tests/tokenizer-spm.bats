@@ -31,7 +31,7 @@ setup() {
 }
 
 teardown() {
-    teardown_tmp
+    [ -z "${TMP:-}" ] || teardown_tmp   # TMP is unset when setup skipped
 }
 
 # Compares two id files line by line; prints the count and the first mismatches.
