@@ -175,7 +175,12 @@ static void prepare_job(const settings *s, job *j)
         return;
     }
     const char *path = image->valuestring;
-    j->image = path[0] == '/' || !s->image_root ? strdup(path) : join_path(s->image_root, path);
+    if (s->image_root && path[0] != '/')
+        j->image = join_path(s->image_root, path);
+    else if (strcmp(path, "-") == 0) /* a record's image is a file, never standard input */
+        j->image = strdup("./-");
+    else
+        j->image = strdup(path);
     j->key = pv_fnv1a64(id, strlen(id));
     char name[256];
     pv_noise_file_name(id, s->fmt == PV_IMAGE_JPEG ? "jpg" : "png", name, sizeof name);
@@ -244,9 +249,9 @@ static void noise_records(const settings *s, const char **inputs, int ninputs)
     pv_inputs_init(&in, inputs, ninputs);
     pv_progress progress;
     pv_progress_start(&progress, "images", 0);
-    /* Batches of a few images per thread keep every worker busy while the
-     * main thread writes; the size does not change the output. */
-    const int batch = 8 * s->jobs;
+    /* Batches of a few images per thread keep the workers busy without holding
+     * many encoded images in memory; the size does not change the output. */
+    const int batch = 4 * s->jobs;
     job *jobs = calloc((size_t)batch, sizeof *jobs);
     if (!jobs)
         pv_die(PV_EXIT_SYSTEM, "out of memory");

@@ -278,7 +278,8 @@ static void test_libpng_variants(void)
 int main(void)
 {
     const char *names[] = {"rgb.png", "grey.png", "grey1.png", "rgba.png", "grey_alpha.png",
-                           "palette.png", "palette_trns.png", "grey16.png", "grey_jpeg.jpg", "cmyk_jpeg.jpg"};
+                           "palette.png", "palette_trns.png", "grey16.png", "grey_jpeg.jpg", "cmyk_jpeg.jpg",
+                           "progressive.jpg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         check_against_pillow(names[i]);
     test_roundtrip();
