@@ -23,11 +23,15 @@ setup_file() {
 
 setup() {
     need_shared
+    [ -x "$BUILT" ] || { cat "$BATS_FILE_TMPDIR/cc.log" >&2; false; }
+    setup_tmp
+}
+
+# The SentencePiece side: LLaMA-2's tokenizer.model and Debian's spm_encode.
+need_spm() {
     MODEL=$PV_SHARED/$MODEL_REL
     [ -f "$MODEL" ] || skip "$MODEL_REL not found in ../shared"
     command -v spm_encode >/dev/null || skip "spm_encode not installed (Debian: sentencepiece)"
-    [ -x "$BUILT" ] || { cat "$BATS_FILE_TMPDIR/cc.log" >&2; false; }
-    setup_tmp
 }
 
 teardown() {
@@ -54,6 +58,7 @@ EOF
 }
 
 @test "hundreds of generated strings: pv's ids equal spm_encode's (SentencePiece merge order)" {
+    need_spm
     /usr/bin/python3 "$REPO/tests/tools/spm_to_tokenizer_json.py" "$MODEL" "$TMP/spm.json"
     for seed in 1 2; do
         /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" $seed 400 >"$TMP/in.txt"
@@ -67,6 +72,7 @@ EOF
 }
 
 @test "the same with the Metaspace spelling, on strings that do not start with a space" {
+    need_spm
     /usr/bin/python3 "$REPO/tests/tools/spm_to_tokenizer_json.py" "$MODEL" "$TMP/meta.json" --metaspace-first
     /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" 3 500 | grep -v '^ ' | grep -v '^▁' >"$TMP/in.txt"
     [ "$(wc -l <"$TMP/in.txt")" -gt 300 ]
@@ -79,6 +85,7 @@ EOF
 }
 
 @test "the fixture's tokenizer.json equals spm_encode on text without leading or repeated spaces" {
+    need_spm
     /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" 4 800 | grep -v '^ ' | grep -v '  ' | grep -v '▁' >"$TMP/in.txt"
     [ "$(wc -l <"$TMP/in.txt")" -gt 200 ]
     spm_encode --model="$MODEL" --output_format=id <"$TMP/in.txt" >"$TMP/spm.ids"
@@ -90,6 +97,7 @@ EOF
 }
 
 @test "whitespace runs: the fixture ranks ▁▁ first, as its merges list says" {
+    need_spm
     # Merge rank 0 of the fixture is "▁ ▁"; SentencePiece scores ▁▁ at -1e9 (last).
     printf 'a    b\n' >"$TMP/in.txt"
     run "$BUILT" "$FIXTURE/tokenizer.json" <"$TMP/in.txt"
@@ -99,6 +107,7 @@ EOF
 }
 
 @test "decoding gives the generated strings back" {
+    need_spm
     /usr/bin/python3 "$REPO/tests/tools/spm_to_tokenizer_json.py" "$MODEL" "$TMP/spm.json"
     /usr/bin/python3 "$REPO/tests/tools/gen_strings.py" 5 300 | grep -v '▁' >"$TMP/in.txt"
     "$BUILT" -d "$TMP/spm.json" <"$TMP/in.txt" | awk 'NR % 2 == 0' >"$TMP/back.txt"
