@@ -6,6 +6,7 @@
   score_ref.py gen-captions N SEED > FILE       N synthetic description records
   score_ref.py gen-pope N SEED > FILE           N POPE question records with answers
   score_ref.py gen-instances MB SEED > FILE     an instances_*.json look-alike of about MB megabytes
+  score_ref.py gen-tricky N SEED > FILE         N texts of lexicon words in odd forms (a differential test)
 
 The CHAIR computation is the same as pv-score's (lib/words.c, lib/lexicon.c), written the
 straightforward Python way: the same lexicon (read from lib/lexicon_data.c), tokeniser, the
@@ -52,6 +53,7 @@ IE = {"cookie", "movie", "brownie", "collie", "doggie", "necktie", "tie", "pie",
 I_NOUNS = {"ski", "taxi", "kiwi", "bikini", "martini", "salami", "zucchini", "sushi", "broccoli"}
 OE = {"shoe", "toe", "canoe", "hoe", "oboe", "foe", "horseshoe", "snowshoe"}
 USE = {"blouse", "mouse", "cause", "spouse", "pause", "fuse", "use", "excuse", "house"}
+U_NOUNS = {"menu", "emu", "guru", "tutu", "zebu", "tofu", "haiku", "gnu", "tiramisu", "bayou", "caribou"}
 CHE = {"ache", "headache", "toothache", "cache", "niche", "avalanche", "quiche", "mustache", "moustache"}
 
 
@@ -71,7 +73,7 @@ def singular(w):
     if not w.endswith("s") or w in KEEP or w.endswith("ss"):
         return w
     if w.endswith("us"):
-        return w
+        return w[:-1] if w[:-1] in U_NOUNS else w
     if w.endswith("is"):
         return w[:-1] if w[:-1] in I_NOUNS else w
     if w.endswith("ies"):
@@ -239,6 +241,27 @@ def gen_pope(n, seed):
                           "answer": ans % obj if "%s" in ans else ans}))
 
 
+def gen_tricky(n, seed):
+    """Texts made of every lexicon word in many inflections and cases, glued by
+    spaces, hyphens and punctuation: a differential test of the two tokenisers and
+    singularisers."""
+    rnd = random.Random(seed)
+    lex = Lexicon(builtin_lines())
+    forms = set()
+    for k in lex.phrase:
+        for w in k.split():
+            forms.update((w, w + "s", w + "es", w + "ses", w[:-1] + "ies", w[:-1] + "ves", w.upper(),
+                          w.capitalize() + "s"))
+    forms.update(("men", "mice", "geese", "teeth", "feet", "people", "children", "women", "oxen", "knives",
+                  "wives", "policemen", "busses", "zebus", "menus", "glasses", "grass", "x" * 70, "caf\u00e9",
+                  "baby", "adult", "passenger", "toilet", "seat", "train", "track", "home", "plate"))
+    forms = sorted(forms)
+    for _ in range(n):
+        text = "".join(rnd.choice(forms) + rnd.choice([" ", " ", "-", ", ", ". ", "'s "])
+                       for _ in range(rnd.randint(0, 60)))
+        print(json.dumps({"caption": text, "objects": rnd.sample(forms, 3)}))
+
+
 def gen_instances(megabytes, seed):
     """Writes a COCO instances look-alike whose bulk is polygon coordinates."""
     rnd = random.Random(seed)
@@ -278,6 +301,8 @@ def main():
         gen_captions(int(sys.argv[2]), int(sys.argv[3]))
     elif cmd == "gen-pope":
         gen_pope(int(sys.argv[2]), int(sys.argv[3]))
+    elif cmd == "gen-tricky":
+        gen_tricky(int(sys.argv[2]), int(sys.argv[3]))
     elif cmd == "gen-instances":
         gen_instances(float(sys.argv[2]), int(sys.argv[3]))
     else:

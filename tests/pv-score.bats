@@ -253,6 +253,18 @@ EOF
       "$(json_get "$p" '[round(o[k], 12) for k in ("accuracy", "precision", "recall", "f1", "yes_ratio")]')" ]
 }
 
+@test "the Python peer agrees on 500 texts of lexicon words in odd forms" {
+    "$PY" "$REPO/bench/score_ref.py" gen-tricky 500 11 >"$TMP/t.jsonl"
+    run --separate-stderr pv-score -q "$TMP/t.jsonl"
+    assert_success
+    c=$output
+    p=$("$PY" "$REPO/bench/score_ref.py" chair "$TMP/t.jsonl")
+    echo "pv-score $c"
+    echo "python   $p"
+    [ "$(json_get "$c" 'o["mentions"] > 4000')" = true ]
+    [ "$(json_get "$c" 'o')" = "$(json_get "$p" 'o')" ]
+}
+
 @test "--synonyms: the published CHAIR list (a bare bow is a tie there)" {
     need_shared
     syn=$PV_SHARED/data/chair/synonyms.txt
