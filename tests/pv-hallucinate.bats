@@ -113,10 +113,10 @@ man_examples() {
     jq -e '.format == "pv-cooccur" and .records == 4 and .objects == {"dog":4,"kite":3,"person":1}
            and .pairs.dog == {"kite":3,"person":1} and .pairs.kite == {"dog":3}' <<<"$output"
     pv-hallucinate -q --build-cooccur -o "$TMP/co.json" "$TMP/train.jsonl"
-    echo '{"id":"x","chosen":"A dog runs on the beach.","objects":["dog"]}' >"$TMP/one.jsonl"
-    # With dog present, kite (3/4) outranks person (1/4); over seeds both appear,
-    # kite more often, and nothing outside the table does.
-    for s in $(seq 1 40); do pv-hallucinate --seed "$s" --types object --edits 1 --cooccur "$TMP/co.json" "$TMP/one.jsonl"; done >"$TMP/out.jsonl"
+    for i in $(seq 1 40); do echo '{"id":"x'"$i"'","chosen":"A dog runs on the beach.","objects":["dog"]}'; done >"$TMP/many.jsonl"
+    # With dog present, kite (3/4) outranks person (1/4); over 40 ids (40 random
+    # streams) both appear, kite more often, and nothing outside the table does.
+    pv-hallucinate --types object --edits 1 --cooccur "$TMP/co.json" "$TMP/many.jsonl" >"$TMP/out.jsonl"
     kites=$(jq -s 'map(select(.hallucination.edits[0].object == "kite")) | length' "$TMP/out.jsonl")
     people=$(jq -s 'map(select(.hallucination.edits[0].object == "person")) | length' "$TMP/out.jsonl")
     [ $((kites + people)) -eq 40 ]

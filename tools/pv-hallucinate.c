@@ -206,6 +206,10 @@ static bool rules_record(const settings *s, const pv_reader *from, cJSON *rec)
     pv_hal_result res;
     size_t made = pv_hallucinate(&s->hal, key, chosen, names, k, &res);
     free(names);
+    if (made > 0 && strcmp(res.text, chosen) == 0) {
+        pv_hal_result_free(&res); /* cannot happen by construction; never write it */
+        made = 0;
+    }
     if (made == 0) {
         /* Never write rejected == chosen: a pair without a difference teaches nothing. */
         pv_bad_record(pv_reader_name(from), pv_reader_line(from),
