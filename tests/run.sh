@@ -44,7 +44,7 @@ tally() {
 
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
-    case "$t" in *"$pattern"*) ;; *) continue ;; esac
+    case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
     "$t" >"$log" 2>&1
     tally "$(basename "$t")" $?
 done
