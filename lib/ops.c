@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
 /* Element-wise loops shorter than this run on one thread: below it the cost of
  * waking the team exceeds the work (a decode step's vectors are a few thousand). */
@@ -198,6 +199,20 @@ int pv_op_argmax(const float *x, int len)
         if (x[i] > x[best])
             best = i;
     return best;
+}
+
+const char *pv_op_blas_hint(void)
+{
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "Prescott") != 0)
+        return NULL;
+    if (__builtin_cpu_supports("avx512f"))
+        return "OpenBLAS uses its generic Prescott kernels on this AVX-512 CPU; "
+               "OPENBLAS_CORETYPE=SkylakeX in the environment makes matrix products ~3x faster";
+    if (__builtin_cpu_supports("avx2"))
+        return "OpenBLAS uses its generic Prescott kernels on this AVX2 CPU; "
+               "OPENBLAS_CORETYPE=Haswell in the environment makes matrix products faster";
+    return NULL;
 }
 
 int pv_op_threads(void)

@@ -92,6 +92,12 @@ void pv_op_attention(const float *q, int n, int pos0, const float *k, const floa
                      int n_kv_heads, int head_dim, bool causal, float scale, float *out,
                      float *scratch);
 
+/* NULL, or a one-sentence hint when the BLAS runs slower kernels than the CPU can:
+ * OpenBLAS releases older than a CPU model fall back to generic SSE3 ("Prescott")
+ * kernels, 3 to 4 times slower (seen with OpenBLAS 0.3.21 on Xeon family 6 model 207).
+ * The hint names the OPENBLAS_CORETYPE setting that fixes it; tools print it once. */
+const char *pv_op_blas_hint(void);
+
 /* Floats of scratch pv_op_attention needs for n query rows against n_keys keys. */
 size_t pv_op_attention_scratch(int n, int n_keys);
 

@@ -19,6 +19,7 @@
 #include "generate.h"
 #include "llava_forward.h"
 #include "llava_model.h"
+#include "ops.h"
 #include "safetensors.h"
 
 #define RTOL 1e-4
@@ -169,6 +170,8 @@ int main(void)
         return check_done();
     }
     CHECK(pv_llava_check_supported(&m.cfg, err, sizeof err) == 0, "the fixture model is supported");
+    const char *blas_hint = pv_op_blas_hint();
+    printf("# BLAS: %s\n", blas_hint ? blas_hint : "kernels match the CPU");
     snprintf(path, sizeof path, "%s/golden.safetensors", dir);
     if (pv_st_open(path, &golden, err, sizeof err) < 0) {
         printf("# %s\n", err);
