@@ -351,3 +351,20 @@ for i in range(6000):
     diff "$TMP/content.jsonl" <(awk -F'"' '!seen[$16]++' "$TMP/in.jsonl")
     [ "$(wc -l <"$TMP/content.jsonl")" -eq 1000 ]
 }
+
+@test "array elements are reported at their own line, whatever their strings hold" {
+    cat >"$TMP/tricky.json" <<'JSON'
+[{"id": "1", "image": "a.jpg", "prompt": "p [ { \" , ] }", "chosen": "c\\", "rejected": "r"},
+
+  {"id": "2", "image": "b.jpg", "prompt": "p", "chosen": "c",
+   "rejected": "r", "x": [[{"y": "]},"}], {}]},   "not an object",
+  {"id": "4", "image": "d.jpg", "prompt": "p", "chosen": "c", "rejected": 4}
+]
+JSON
+    run --separate-stderr pv-pair --keep-going "$TMP/tricky.json"
+    assert_failure 1
+    [[ $stderr == *'tricky.json:4: array element 3 is not a JSON object'* ]]
+    [[ $stderr == *'tricky.json:5: "rejected" is not a string'* ]]
+    run jq -r .id <<<"$output"
+    assert_output $'1\n2'
+}
