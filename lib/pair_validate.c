@@ -30,6 +30,8 @@ void pv_pair_rules_require(pv_pair_rules *rules, const char *list)
         if (len == 0)
             pv_usage_error("--require: empty field name in '%s'", list);
         rules->require[i] = strndup(p, len);
+        if (!rules->require[i])
+            pv_die(PV_EXIT_SYSTEM, "out of memory");
         rules->n_require++;
         p += len + 1;
     }

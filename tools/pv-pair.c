@@ -96,6 +96,8 @@ static void parse_options(int argc, char **argv, settings *s, pv_pair *p)
     const char *require = PV_PAIR_DEFAULT_REQUIRE;
     bool keep_unmatched_given = false, on_given = false;
     s->inputs = calloc((size_t)argc, sizeof *s->inputs);
+    if (!s->inputs)
+        pv_die(PV_EXIT_SYSTEM, "out of memory");
     pv_cli cli = pv_cli_start(argc, argv, options, usage);
     const char *val;
     int id;
@@ -202,8 +204,8 @@ int main(int argc, char **argv)
 
     if (s.shuffle)
         pv_shuffle((void **)texts, n_texts, s.seed);
+    size_t n_val = s.split ? (size_t)llround(s.val_fraction * (double)n_texts) : 0;
     if (s.split) {
-        size_t n_val = (size_t)llround(s.val_fraction * (double)n_texts);
         write_all(s.train, s.array, texts, n_texts - n_val);
         write_all(s.val, s.array, texts + (n_texts - n_val), n_val);
     } else if (buffered) {
@@ -213,8 +215,7 @@ int main(int argc, char **argv)
     }
     pv_pair_summary(&p);
     if (s.split)
-        pv_info("%zu to %s, %zu to %s", n_texts - (size_t)llround(s.val_fraction * (double)n_texts),
-                s.train, (size_t)llround(s.val_fraction * (double)n_texts), s.val);
+        pv_info("%zu to %s, %zu to %s", n_texts - n_val, s.train, n_val, s.val);
     free(texts);
     free(s.inputs);
     pv_pair_free(&p);
