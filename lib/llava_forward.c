@@ -291,6 +291,8 @@ static int check_tokens(pv_lm_session *s, const int32_t *ids, int n, const float
     const pv_llava_config *cfg = &s->m->cfg;
     if (n < 1)
         return session_fail(s, "no tokens to process");
+    if (s->use_lora && max_lora_rank(&s->m->text, cfg->text.num_hidden_layers) > s->max_lora_r)
+        return session_fail(s, "a LoRA adapter was attached after the session was created");
     if (n > s->max_tokens - s->pos)
         return session_fail(s, "context full: %d tokens after %d exceed the session's %d", n,
                             s->pos, s->max_tokens);

@@ -371,11 +371,15 @@ int main(void)
 
     /* With the LoRA adapter: the policy, and adapters off = still the reference. */
     snprintf(path, sizeof path, "%s/adapter", dir);
+    pv_lm_session *early = pv_lm_session_new(&m, 8, true); /* sized without LoRA */
     if (pv_llava_load_adapter(&m, path, err, sizeof err) < 0) {
         printf("# %s\n", err);
         CHECK(0, "adapter loads");
         return check_done();
     }
+    CHECK(pv_lm_prefill(early, ids, 8, NULL, step) < 0 && strstr(pv_lm_session_error(early), "LoRA"),
+          "a session older than the adapter refuses to run it");
+    pv_lm_session_free(early);
     check_scalar("policy_chosen",
                  pv_llava_sequence_logp(&m, ids, n, feat, response_start, true, NULL),
                  json_number(json, "policy_chosen"));
