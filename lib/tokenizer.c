@@ -183,8 +183,13 @@ enum prepend_scheme { PREPEND_NEVER, PREPEND_FIRST, PREPEND_ALWAYS };
 typedef struct added_token {
     char *content;
     size_t len;
+    char *pattern;       /* what is matched: content, or for a "normalized" token when
+                          * there is a normalizer, the normalized content (tokenizers
+                          * matches those in the normalized text) */
+    size_t plen;
     int32_t id;
     bool special, lstrip, rstrip, single_word;
+    bool in_normalized;  /* matched in the normalized text (second pass) */
 } added_token;
 
 struct pv_tokenizer {
@@ -205,6 +210,7 @@ struct pv_tokenizer {
     char *meta_repl;     /* its replacement ("▁") */
     enum prepend_scheme meta_prepend;
     bool meta_split;
+    bool has_normalized_added; /* some added token is matched after normalizing */
     text_op dec[MAX_OPS];
     int n_dec;
     bool dec_none;       /* no decoder: tokens joined by spaces */
@@ -241,8 +247,11 @@ void pv_tokenizer_free(pv_tokenizer *tok)
     free(tok->special);
     str_map_free(&tok->vocab);
     free(tok->merges.slots);
-    for (size_t i = 0; i < tok->n_added; i++)
+    for (size_t i = 0; i < tok->n_added; i++) {
+        if (tok->added[i].pattern != tok->added[i].content)
+            free(tok->added[i].pattern);
         free(tok->added[i].content);
+    }
     free(tok->added);
     free_ops(tok->norm, tok->n_norm);
     free_ops(tok->dec, tok->n_dec);
@@ -684,12 +693,17 @@ static int parse_added(pv_tokenizer *tok, const cJSON *list, size_t *cap, char *
         a->lstrip = json_bool(it, "lstrip", false);
         a->rstrip = json_bool(it, "rstrip", false);
         a->single_word = json_bool(it, "single_word", false);
+        a->in_normalized = json_bool(it, "normalized", !a->special); /* for now: "normalized" */
+        a->pattern = a->content;
+        a->plen = a->len;
         if (set_piece(tok, cap, id, content, err, errlen) < 0)
             return -1;
         tok->special[id] = a->special;
     }
     return 0;
 }
+
+static int prepare_added_patterns(pv_tokenizer *tok);
 
 pv_tokenizer *pv_tokenizer_load_json(const char *json, size_t len, char *err, size_t errlen)
 {
@@ -731,7 +745,7 @@ pv_tokenizer *pv_tokenizer_load_json(const char *json, size_t len, char *err, si
         if ((tok->dec[i].kind == OP_REPLACE || tok->dec[i].kind == OP_STRIP ||
              tok->dec[i].kind == OP_METASPACE) && !tok->dec[i].a)
             goto oom;
-    if (tok->has_metaspace && !tok->meta_repl)
+    if ((tok->has_metaspace && !tok->meta_repl) || prepare_added_patterns(tok) < 0)
         goto oom;
     if (tok->n_ids == 0) {
         set_err(err, errlen, "empty vocabulary");
@@ -1016,21 +1030,18 @@ static int bpe_word(const pv_tokenizer *tok, const char *w, size_t len, ids_buf 
 
 /* ---------- normalizer, pre-tokenizer, added tokens ---------- */
 
-/* One stretch of text between added tokens -> ids. */
-static int encode_stretch(const pv_tokenizer *tok, const char *s, size_t len,
-                          enum pv_tok_position pos, ids_buf *out)
+/* The normalizer's steps in order over one stretch of text. Its Prepend applies to
+ * every non-empty stretch except one that continues earlier text. */
+static void normalize(const pv_tokenizer *tok, const char *s, size_t len,
+                      enum pv_tok_position pos, str_buf *out)
 {
-    if (!len)
-        return 0;
     str_buf cur = {0};
     sb_add(&cur, s, len);
-    /* The normalizer applies to every stretch; only CONTINUES (the middle of a stretch
-     * that began earlier) is exempt from its Prepend. */
     for (int i = 0; i < tok->n_norm && !cur.oom; i++) {
         const text_op *op = &tok->norm[i];
         str_buf next = {0};
         if (op->kind == OP_PREPEND) {
-            if (pos != PV_TOK_CONTINUES)
+            if (pos != PV_TOK_CONTINUES && cur.n)
                 sb_adds(&next, op->a);
             sb_add(&next, cur.s, cur.n);
         } else {
@@ -1039,35 +1050,70 @@ static int encode_stretch(const pv_tokenizer *tok, const char *s, size_t len,
         free(cur.s);
         cur = next;
     }
-    if (tok->has_metaspace && !cur.oom) {
-        str_buf next = {0};
-        const char *repl = tok->meta_repl;
-        size_t rlen = strlen(repl);
-        bool prepend = tok->meta_prepend == PREPEND_ALWAYS ? pos != PV_TOK_CONTINUES
-                     : tok->meta_prepend == PREPEND_FIRST  ? pos == PV_TOK_TEXT_START
-                                                           : false;
-        str_buf replaced = {0};
-        replace_all(&replaced, cur.s, cur.n, " ", repl);
-        /* tokenizers prepends only when the text does not already start with "▁". */
-        if (prepend && !(replaced.n >= rlen && memcmp(replaced.s, repl, rlen) == 0))
-            sb_add(&next, repl, rlen);
-        sb_add(&next, replaced.s, replaced.n);
-        free(replaced.s);
-        free(cur.s);
-        cur = next;
-        if (replaced.oom)
-            cur.oom = true;
+    *out = cur;
+}
+
+/* Added tokens marked "normalized" are looked for, as tokenizers does, in the
+ * normalized text, spelled as the normalizer writes their content (with the older
+ * spelling "<x>" becomes "▁<x>"). Without a normalizer that is the raw text. */
+static int prepare_added_patterns(pv_tokenizer *tok)
+{
+    for (size_t k = 0; k < tok->n_added; k++) {
+        added_token *a = &tok->added[k];
+        if (!tok->n_norm)
+            a->in_normalized = false;
+        if (!a->in_normalized)
+            continue;
+        str_buf b;
+        normalize(tok, a->content, a->len, PV_TOK_TEXT_START, &b);
+        if (b.oom) {
+            free(b.s);
+            return -1;
+        }
+        a->pattern = b.s;
+        a->plen = b.n;
+        tok->has_normalized_added = true;
+        /* tokenizers also decodes such a token as its normalized form ("▁</s>"). */
+        char *piece = strdup(b.s);
+        if (!piece)
+            return -1;
+        free(tok->pieces[a->id]);
+        tok->pieces[a->id] = piece;
     }
-    if (cur.oom) {
+    return 0;
+}
+
+/* The Metaspace pre-tokenizer, then BPE, over one piece of normalized text. */
+static int pretokenize_bpe(const pv_tokenizer *tok, const char *s, size_t len,
+                           enum pv_tok_position pos, ids_buf *out)
+{
+    if (!len)
+        return 0;
+    if (!tok->has_metaspace)
+        return bpe_word(tok, s, len, out);
+    const char *repl = tok->meta_repl;
+    size_t rlen = strlen(repl);
+    bool prepend = tok->meta_prepend == PREPEND_ALWAYS ? pos != PV_TOK_CONTINUES
+                 : tok->meta_prepend == PREPEND_FIRST  ? pos == PV_TOK_TEXT_START
+                                                       : false;
+    str_buf replaced = {0}, cur = {0};
+    replace_all(&replaced, s, len, " ", repl);
+    /* tokenizers prepends only when the text does not already start with "▁". */
+    if (prepend && !(replaced.n >= rlen && memcmp(replaced.s, repl, rlen) == 0))
+        sb_add(&cur, repl, rlen);
+    sb_add(&cur, replaced.s, replaced.n);
+    bool oom = replaced.oom || cur.oom;
+    free(replaced.s);
+    if (oom) {
         free(cur.s);
         return -1;
     }
     int rc = 0;
-    if (tok->has_metaspace && tok->meta_split) {
+    if (tok->meta_split) {
         /* Words start at each "▁" (the replacement goes with the word after it). */
-        size_t rlen = strlen(tok->meta_repl), start = 0;
+        size_t start = 0;
         for (size_t i = 1; i <= cur.n && rc == 0; i++) {
-            if (i == cur.n || (i + rlen <= cur.n && memcmp(cur.s + i, tok->meta_repl, rlen) == 0)) {
+            if (i == cur.n || (i + rlen <= cur.n && memcmp(cur.s + i, repl, rlen) == 0)) {
                 rc = bpe_word(tok, cur.s + start, i - start, out);
                 start = i;
             }
@@ -1079,32 +1125,134 @@ static int encode_stretch(const pv_tokenizer *tok, const char *s, size_t len,
     return rc;
 }
 
+static int split_added(const pv_tokenizer *tok, const char *s, size_t len,
+                       enum pv_tok_position pos, bool normalized, ids_buf *out);
+
+/* One stretch of raw text between added tokens: normalized, then cut at the added
+ * tokens that are matched in normalized text, then pre-tokenized and merged. */
+static int encode_stretch(const pv_tokenizer *tok, const char *s, size_t len,
+                          enum pv_tok_position pos, ids_buf *out)
+{
+    if (!len)
+        return 0;
+    str_buf norm;
+    normalize(tok, s, len, pos, &norm);
+    if (norm.oom) {
+        free(norm.s);
+        return -1;
+    }
+    int rc = tok->has_normalized_added ? split_added(tok, norm.s, norm.n, pos, true, out)
+                                       : pretokenize_bpe(tok, norm.s, norm.n, pos, out);
+    free(norm.s);
+    return rc;
+}
+
 static bool is_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static bool is_word_char(unsigned char c)
+/* Code point ranges outside regex \w (letters, marks, decimal digits, connector
+ * punctuation), which tokenizers' single_word test uses: punctuation, symbols,
+ * spaces, other numbers such as "²", emoji. An approximation without Unicode
+ * tables, good for the blocks text actually mixes in. */
+static const uint32_t NON_WORD[][2] = {
+    {0x80, 0xA9}, {0xAB, 0xB4}, {0xB6, 0xB9}, {0xBB, 0xBF},
+    {0xD7, 0xD7}, {0xF7, 0xF7}, {0x2000, 0x206F}, {0x20A0, 0x20CF}, {0x2190, 0x2BFF},
+    {0x3000, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x303F}, {0xE000, 0xF8FF},
+    {0xFE10, 0xFE6F}, {0xFF00, 0xFF0F}, {0xFF1A, 0xFF20}, {0xFF3B, 0xFF40},
+    {0xFF5B, 0xFF65}, {0xFFF0, 0xFFFF}, {0x1F000, 0x1FAFF},
+};
+
+/* The code point of the UTF-8 sequence at s[i] (valid text). */
+static uint32_t code_point(const char *s, size_t i)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '_' || c >= 0x80;
+    const unsigned char *u = (const unsigned char *)s + i;
+    if (u[0] < 0x80)
+        return u[0];
+    if (u[0] < 0xE0)
+        return (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F);
+    if (u[0] < 0xF0)
+        return (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F);
+    return (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3F) << 12 |
+           (uint32_t)(u[2] & 0x3F) << 6 | (u[3] & 0x3F);
 }
 
-/* The added token matching at s[i] (the longest), or NULL. */
-static const added_token *added_at(const pv_tokenizer *tok, const char *s, size_t len, size_t i)
+static bool is_word_cp(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    for (size_t k = 0; k < sizeof NON_WORD / sizeof *NON_WORD; k++)
+        if (c >= NON_WORD[k][0] && c <= NON_WORD[k][1])
+            return false;
+    return true;
+}
+
+/* Whether the character ending just before s[i] / starting at s[i] is a word character. */
+static bool word_before(const char *s, size_t i)
+{
+    size_t k = i - 1;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+        k--;
+    return is_word_cp(code_point(s, k));
+}
+
+static bool word_at(const char *s, size_t i)
+{
+    return is_word_cp(code_point(s, i));
+}
+
+/* The added token of this pass (raw or normalized text) matching at s[i], the
+ * longest, or NULL. */
+static const added_token *added_at(const pv_tokenizer *tok, const char *s, size_t len, size_t i,
+                                   bool normalized)
 {
     const added_token *best = NULL;
     for (size_t k = 0; k < tok->n_added; k++) {
         const added_token *a = &tok->added[k];
-        if (a->len > len - i || (best && a->len <= best->len) || s[i] != a->content[0] ||
-            memcmp(s + i, a->content, a->len) != 0)
+        if (a->in_normalized != normalized || a->plen > len - i || (best && a->plen <= best->plen) ||
+            s[i] != a->pattern[0] || memcmp(s + i, a->pattern, a->plen) != 0)
             continue;
-        if (a->single_word && ((i > 0 && is_word_char((unsigned char)s[i - 1])) ||
-                               (i + a->len < len && is_word_char((unsigned char)s[i + a->len]))))
+        if (a->single_word && ((i > 0 && word_before(s, i)) ||
+                               (i + a->plen < len && word_at(s, i + a->plen))))
             continue;
         best = a;
     }
     return best;
+}
+
+/* Cuts text at the added tokens of one pass, leftmost longest first. Raw pass: the
+ * stretches between go through encode_stretch; normalized pass: they are already
+ * normalized and go to the pre-tokenizer. The first stretch sits at `pos`, the
+ * others right after an added token. */
+static int split_added(const pv_tokenizer *tok, const char *s, size_t len,
+                       enum pv_tok_position pos, bool normalized, ids_buf *out)
+{
+    size_t start = 0;
+    int rc = 0;
+    for (size_t i = 0; i < len && rc == 0;) {
+        const added_token *a = added_at(tok, s, len, i, normalized);
+        if (!a) {
+            i++;
+            continue;
+        }
+        size_t end = i, after = i + a->plen;
+        if (a->lstrip)
+            while (end > start && is_space((unsigned char)s[end - 1]))
+                end--;
+        if (a->rstrip)
+            while (after < len && is_space((unsigned char)s[after]))
+                after++;
+        rc = normalized ? pretokenize_bpe(tok, s + start, end - start, pos, out)
+                        : encode_stretch(tok, s + start, end - start, pos, out);
+        ids_push(out, a->id);
+        pos = PV_TOK_AFTER_ADDED;
+        start = i = after;
+    }
+    if (rc == 0)
+        rc = normalized ? pretokenize_bpe(tok, s + start, len - start, pos, out)
+                        : encode_stretch(tok, s + start, len - start, pos, out);
+    return rc < 0 || out->oom ? -1 : 0;
 }
 
 /* A copy of text with each invalid UTF-8 byte replaced by U+FFFD, or NULL when
@@ -1145,28 +1293,7 @@ long pv_tokenizer_encode_at(const pv_tokenizer *tok, const char *text, size_t le
     const char *s = clean ? clean : text;
     len = clean ? clen : len;
     ids_buf out = {0};
-    size_t start = 0; /* of the current stretch */
-    int rc = 0;
-    for (size_t i = 0; i < len && rc == 0;) {
-        const added_token *a = tok->n_added ? added_at(tok, s, len, i) : NULL;
-        if (!a) {
-            i++;
-            continue;
-        }
-        size_t end = i, after = i + a->len;
-        if (a->lstrip)
-            while (end > start && is_space((unsigned char)s[end - 1]))
-                end--;
-        if (a->rstrip)
-            while (after < len && is_space((unsigned char)s[after]))
-                after++;
-        rc = encode_stretch(tok, s + start, end - start, pos, &out);
-        ids_push(&out, a->id);
-        pos = PV_TOK_AFTER_ADDED;
-        start = i = after;
-    }
-    if (rc == 0)
-        rc = encode_stretch(tok, s + start, len - start, pos, &out);
+    int rc = split_added(tok, s, len, pos, false, &out);
     free(clean);
     if (rc < 0 || out.oom) {
         free(out.v);

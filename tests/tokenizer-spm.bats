@@ -115,24 +115,30 @@ EOF
     assert_success
 }
 
-# Hugging Face tokenizers' own output for 300 strings (150 with <s>, </s>, <image>,
-# <pad> and newlines inside), recorded once by tests/tools/hf_reference.py:
-# the fixture's tokenizer.json and its older Prepend+Replace spelling.
-@test "ids and decodes equal the recorded output of Hugging Face tokenizers (both spellings)" {
+# Hugging Face tokenizers' own output for 200 strings (100 with <s>, </s>, <image>,
+# <pad>, newlines and extra added tokens inside), recorded once by
+# tests/tools/hf_reference.py: the fixture's tokenizer.json and three variants
+# (tests/tools/tokenizer_variant.py): the older Prepend+Replace spelling, the same
+# with every added token "normalized", and extra tokens with lstrip/rstrip/single_word.
+@test "ids and decodes equal the recorded output of Hugging Face tokenizers (4 variants)" {
     ref=$REPO/tests/data/tokenizer/hf-tokenizers.jsonl
-    /usr/bin/python3 "$REPO/tests/tools/tokenizer_variant.py" "$FIXTURE/tokenizer.json" "$TMP/legacy.json" legacy
     /usr/bin/python3 -c '
 import json, sys
 for line in list(open(sys.argv[1], encoding="utf-8"))[1:]:
     print(json.dumps(json.loads(line)["text"]))' "$ref" >"$TMP/texts.jsonl"
     "$BUILT" -j "$FIXTURE/tokenizer.json" <"$TMP/texts.jsonl" >"$TMP/first.out"
-    "$BUILT" -j "$TMP/legacy.json" <"$TMP/texts.jsonl" >"$TMP/legacy.out"
-    run /usr/bin/python3 - "$ref" "$TMP/first.out" "$TMP/legacy.out" <<'PY'
+    for v in legacy legacy-normalized first-extra; do
+        /usr/bin/python3 "$REPO/tests/tools/tokenizer_variant.py" "$FIXTURE/tokenizer.json" "$TMP/$v.json" $v
+        "$BUILT" -j "$TMP/$v.json" <"$TMP/texts.jsonl" >"$TMP/$v.out"
+    done
+    run /usr/bin/python3 - "$ref" "$TMP" <<'PY'
 import json, sys
-ref = [json.loads(l) for l in list(open(sys.argv[1], encoding="utf-8"))[1:]]
+lines = list(open(sys.argv[1], encoding="utf-8"))
+variants = json.loads(lines[0])["variants"]
+ref = [json.loads(l) for l in lines[1:]]
 bad = 0
-for name, path in (("first", sys.argv[2]), ("legacy", sys.argv[3])):
-    out = open(path, encoding="utf-8").read().split("\n")
+for name in variants:
+    out = open("%s/%s.out" % (sys.argv[2], name), encoding="utf-8").read().split("\n")
     for i, r in enumerate(ref):
         ids = [int(x) for x in out[2 * i].split()]
         dec = json.loads(out[2 * i + 1])
@@ -140,10 +146,10 @@ for name, path in (("first", sys.argv[2]), ("legacy", sys.argv[3])):
             bad += 1
             if bad <= 3:
                 print("%s %r\n  hf %s %r\n  pv %s %r" % (name, r["text"], r[name]["ids"], r[name]["decoded"], ids, dec))
-print("%d texts x 2 spellings, %d differ" % (len(ref), bad))
+print("%d texts x %d variants, %d differ" % (len(ref), len(variants), bad))
 sys.exit(1 if bad else 0)
 PY
     echo "$output"
     assert_success
-    assert_output --partial "300 texts x 2 spellings, 0 differ"
+    assert_output --partial "200 texts x 4 variants, 0 differ"
 }
