@@ -170,9 +170,8 @@ static unsigned lead_index(const char *w, size_t len)
 {
     uint32_t v = 0;
     for (size_t i = 0; i < 4; i++) {
-        unsigned char c = i < len ? (unsigned char)w[i] : 0;
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c - 'A' + 'a');
+        unsigned c = i < len ? (unsigned char)w[i] : 0;
+        c |= (unsigned)(c - 'A' < 26u) << 5; /* ASCII lower case, without a branch */
         v = v << 8 | c;
     }
     return (v * 2654435761u) >> 16;
@@ -498,79 +497,79 @@ size_t pv_lexicon_mentions(const pv_lexicon *lex, const char *text, pv_mention *
 size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out, size_t max,
                        size_t *nwords)
 {
+    enum { STACK = 256, NORM = 48 /* longer words are in no key */ };
     size_t len = strlen(text);
-    pv_word stack_words[256];
-    char stack_norm[256][48]; /* longer words are in no entry */
-    unsigned char stack_nlen[256];
+    pv_word stack_words[STACK];
+    size_t stack_idx[STACK];
+    char stack_norm[STACK][NORM];
+    unsigned char stack_nlen[STACK];
     pv_word *w = stack_words;
-    size_t nw = pv_words(text, len, stack_words, 256);
-    if (nw > 256) {
-        w = malloc(nw * sizeof *w);
-        if (!w)
+    size_t *idx = stack_idx;
+    char (*norm)[NORM] = stack_norm;
+    unsigned char *nlen = stack_nlen;
+    size_t nw = pv_words(text, len, stack_words, STACK);
+    if (nw > STACK) { /* one block for the four arrays */
+        char *block = malloc(nw * (sizeof *w + sizeof *idx + sizeof *norm + 1));
+        if (!block)
             return 0;
+        w = (pv_word *)block;
+        idx = (size_t *)(w + nw);
+        norm = (char (*)[NORM])(idx + nw);
+        nlen = (unsigned char *)(norm + nw);
         pv_words(text, len, w, nw);
     }
     if (nwords)
         *nwords = nw;
-    /* Normalised words: short ones in a fixed cache, the rest recomputed. */
-    char (*norm)[48] = nw <= 256 ? stack_norm : malloc(nw * sizeof *norm);
-    unsigned char *nlen = nw <= 256 ? stack_nlen : malloc(nw);
-    if (!norm || !nlen) {
-        if (w != stack_words)
-            free(w);
-        if (norm != stack_norm)
-            free(norm);
-        if (nlen != stack_nlen)
-            free(nlen);
-        return 0;
-    }
+
+    /* The words that may belong to a key, in order: their indices are packed
+     * without a branch (the test is unpredictable in running text), then only
+     * they are normalised. norm[k] and nlen[k] belong to word idx[k]. */
+    size_t np = 0;
     for (size_t i = 0; i < nw; i++) {
-        char low[PV_WORD_MAX + 1];
         size_t wl = w[i].end - w[i].start;
         unsigned li = lead_index(text + w[i].start, wl);
-        if (wl >= sizeof norm[i] || !(lex->lead[li >> 3] & (1u << (li & 7)))) {
-            norm[i][0] = '\0'; /* no entry word is that long */
-            continue;
-        }
-        pv_lower(text + w[i].start, wl, low, sizeof low);
-        nlen[i] = (unsigned char)strlen(pv_singular(low, norm[i], sizeof norm[i]));
+        idx[np] = i;
+        np += (wl < NORM) & (lex->lead[li >> 3] >> (li & 7));
+    }
+    for (size_t k = 0; k < np; k++) {
+        const pv_word *x = &w[idx[k]];
+        nlen[k] = (unsigned char)pv_word_normalize(text + x->start, x->end - x->start, norm[k],
+                                                   NORM);
     }
 
     size_t found = 0, seats_beyond = 0;
     bool toilet = false;
     /* Mentions are written to out as found; "seat" ones are marked with
      * category -1 - cat and fixed up at the end, once we know about a toilet. */
-    size_t i = 0;
-    while (i < nw) {
-        if (norm[i][0] == '\0') { /* a word of no key */
-            i++;
-            continue;
-        }
-        const entry *e = find_hashed(lex, norm[i], hash_len(norm[i], nlen[i]));
+    size_t k = 0;
+    while (k < np) {
+        const entry *e = find_hashed(lex, norm[k], hash_len(norm[k], nlen[k]));
         size_t used = 0;
         int cat = NONE;
         unsigned flags = 0;
         if (e->key) {
-            for (size_t k = e->span; k >= 2 && !used; k--) {
-                if (i + k > nw)
+            /* Longest phrase first; its words must be consecutive words of the
+             * text (a word left out above belongs to no phrase). */
+            for (size_t span = e->span; span >= 2 && !used; span--) {
+                if (k + span > np || idx[k + span - 1] != idx[k] + span - 1)
                     continue;
                 char key[KEY_MAX];
                 size_t kl = 0;
                 bool fits = true;
-                for (size_t j = 0; j < k && fits; j++) {
-                    size_t l = strlen(norm[i + j]);
-                    if (kl + l + 2 > sizeof key)
+                for (size_t j = 0; j < span && fits; j++) {
+                    size_t l = nlen[k + j];
+                    if (kl + l + 2 > sizeof key) {
                         fits = false;
-                    else {
+                    } else {
                         if (j)
                             key[kl++] = ' ';
-                        memcpy(key + kl, norm[i + j], l + 1);
+                        memcpy(key + kl, norm[k + j], l + 1);
                         kl += l;
                     }
                 }
-                const entry *p = fits ? find(lex, key) : NULL;
+                const entry *p = fits ? find_hashed(lex, key, hash_len(key, kl)) : NULL;
                 if (p && p->key && p->cat != NONE) {
-                    used = k;
+                    used = span;
                     cat = p->cat;
                     flags = p->flags;
                 }
@@ -582,20 +581,20 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
             }
         }
         if (!used) {
-            i++;
+            k++;
             continue;
         }
         if (cat >= 0) {
             if (cat == lex->toilet)
                 toilet = true;
             if (found < max)
-                out[found] = (pv_mention){(flags & FLAG_SEAT) ? -1 - cat : cat, w[i].start,
-                                          w[i + used - 1].end};
+                out[found] = (pv_mention){(flags & FLAG_SEAT) ? -1 - cat : cat, w[idx[k]].start,
+                                          w[idx[k + used - 1]].end};
             else if (flags & FLAG_SEAT)
                 seats_beyond++;
             found++;
         }
-        i += used;
+        k += used;
     }
     /* "seat" beside "toilet" is the toilet's seat, not a chair (CHAIR's rule). */
     size_t kept = 0, stored = found < max ? found : max;
@@ -612,9 +611,5 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
     kept += found - stored - (toilet ? seats_beyond : 0);
     if (w != stack_words)
         free(w);
-    if (norm != stack_norm)
-        free(norm);
-    if (nlen != stack_nlen)
-        free(nlen);
     return kept;
 }

@@ -23,29 +23,50 @@ static const unsigned char word_byte[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
+/* Word boundaries are found 64 bytes at a time with bit masks rather than a
+ * branch per byte: in running text the end of a word is an unpredictable branch,
+ * and those mispredictions were most of the time of a byte loop. */
 size_t pv_words(const char *text, size_t len, pv_word *out, size_t max)
 {
-    const unsigned char *s = (const unsigned char *)text, *p = s, *end = s + len;
-    size_t n = 0;
-    for (;;) {
-        while (p < end && !word_byte[*p])
-            p++;
-        if (p == end)
-            return n;
-        const unsigned char *start = p;
-        for (;;) {
-            while (p < end && word_byte[*p])
-                p++;
-            /* an inner hyphen joins ("t-shirt"), as the Treebank tokenizer does */
-            if (end - p >= 2 && *p == '-' && word_byte[p[1]])
-                p++;
-            else
-                break;
+    const unsigned char *s = (const unsigned char *)text;
+    size_t n = 0, start = 0;
+    bool in_word = false;
+    uint64_t prev_word = 0, prev_joined = 0; /* bit 0: the byte before this chunk */
+    for (size_t base = 0; base < len; base += 64) {
+        size_t m = len - base < 64 ? len - base : 64;
+        uint64_t word = 0, hyphen = 0;
+        for (size_t i = 0; i < m; i++) {
+            word |= (uint64_t)word_byte[s[base + i]] << i;
+            hyphen |= (uint64_t)(s[base + i] == '-') << i;
         }
+        uint64_t next_word = base + 64 < len ? word_byte[s[base + 64]] : 0;
+        /* A hyphen joins when a word byte is on both sides ("t-shirt"), as the
+         * Treebank tokenizer does. */
+        uint64_t joined = word | (hyphen & ((word << 1) | prev_word) &
+                                  ((word >> 1) | (next_word << 63)));
+        /* A set bit where a word starts or has just ended. */
+        uint64_t edges = joined ^ ((joined << 1) | prev_joined);
+        while (edges) {
+            size_t pos = base + (size_t)__builtin_ctzll(edges);
+            edges &= edges - 1;
+            if (!in_word) {
+                start = pos;
+            } else {
+                if (n < max)
+                    out[n] = (pv_word){start, pos};
+                n++;
+            }
+            in_word = !in_word;
+        }
+        prev_word = (word >> (m - 1)) & 1;
+        prev_joined = (joined >> (m - 1)) & 1;
+    }
+    if (in_word) {
         if (n < max)
-            out[n] = (pv_word){(size_t)(start - s), (size_t)(p - s)};
+            out[n] = (pv_word){start, len};
         n++;
     }
+    return n;
 }
 
 size_t pv_lower(const char *s, size_t len, char *buf, size_t bufsize)
@@ -344,6 +365,24 @@ const char *pv_singular(const char *word, char *buf, size_t bufsize)
     memmove(buf, word, head);
     strcpy(buf + head, tail);
     return buf;
+}
+
+size_t pv_word_normalize(const char *s, size_t len, char *buf, size_t bufsize)
+{
+    if (bufsize < 2)
+        return pv_lower(s, len, buf, bufsize);
+    len = pv_lower(s, len, buf, bufsize);
+    char last = len ? buf[len - 1] : '\0';
+    /* Only words ending like a plural can change (singular_simple's first test);
+     * the rest, most words, are done. */
+    if (len < 3 || (last != 's' && last != 'n' && last != 'e' && last != 'i' && last != 'h' &&
+                    last != 't'))
+        return len;
+    char tmp[PV_WORD_MAX + 8];
+    if (len > PV_WORD_MAX)
+        return len;
+    memcpy(tmp, buf, len + 1);
+    return strlen(pv_singular(tmp, buf, bufsize));
 }
 
 bool pv_is_plural(const char *word)

@@ -39,6 +39,10 @@ size_t pv_lower(const char *s, size_t len, char *buf, size_t bufsize);
  * always enough). Returns buf. Words that are not plural come back unchanged. */
 const char *pv_singular(const char *word, char *buf, size_t bufsize);
 
+/* Lower-cases s[0..len) and makes it singular, into buf: the same as pv_lower
+ * then pv_singular, in one step. Returns the length written. */
+size_t pv_word_normalize(const char *s, size_t len, char *buf, size_t bufsize);
+
 /* Plural of a lower-case singular noun ("bus" -> "buses", "person" -> "people",
  * "knife" -> "knives", "sheep" -> "sheep"), written to buf. Returns buf. */
 const char *pv_plural(const char *word, char *buf, size_t bufsize);

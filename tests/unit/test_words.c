@@ -45,6 +45,33 @@ static const char *const unchanged[] = {
     "ramen", "a", "",
 };
 
+/* The tokenizer's rule written the plain way, byte by byte, to check the
+ * bit-mask implementation against. */
+static int plain_word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+static size_t plain_words(const char *t, size_t len, pv_word *out, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)t;
+    size_t n = 0, i = 0;
+    while (i < len) {
+        if (!plain_word_byte(s[i])) {
+            i++;
+            continue;
+        }
+        size_t start = i;
+        while (i < len && (plain_word_byte(s[i]) ||
+                           (s[i] == '-' && i + 1 < len && plain_word_byte(s[i + 1]))))
+            i++;
+        if (n < max)
+            out[n] = (pv_word){start, i};
+        n++;
+    }
+    return n;
+}
+
 static void check_str(const char *got, const char *want, const char *what)
 {
     char msg[160];
@@ -104,6 +131,30 @@ int main(void)
     CHECK(pv_words("", 0, w, 16) == 0, "empty text has no words");
     CHECK(pv_words(" -- , . ", 8, w, 16) == 0, "punctuation is not a word");
     CHECK(pv_words("well-  known", 12, w, 16) == 2, "a trailing hyphen ends the word");
+    /* Random texts of letters, digits, hyphens, blanks and punctuation, of every
+     * length around the 64-byte chunks, against the plain byte loop. */
+    {
+        const char alphabet[] = "ab-Z9 -.,'\xc3\xa9-";
+        unsigned long long state = 12345;
+        int bad = 0;
+        for (int t = 0; t < 20000; t++) {
+            char buf3[300];
+            size_t len = (size_t)(t % 260);
+            for (size_t i = 0; i < len; i++) {
+                state = state * 6364136223846793005ull + 1442695040888963407ull;
+                buf3[i] = alphabet[(state >> 33) % (sizeof alphabet - 1)];
+            }
+            buf3[len] = '\0';
+            pv_word a[300], b[300];
+            size_t na = pv_words(buf3, len, a, 300), nb = plain_words(buf3, len, b, 300);
+            int same = na == nb;
+            for (size_t i = 0; same && i < na; i++)
+                same = a[i].start == b[i].start && a[i].end == b[i].end;
+            if (!same && bad++ < 3)
+                printf("# words differ on \"%s\"\n", buf3);
+        }
+        CHECK(bad == 0, "tokenizer = plain byte loop on 20000 random texts");
+    }
     char low[32];
     pv_lower("HeLLo WORLD", 11, low, sizeof low);
     check_str(low, "hello world", "lower");
