@@ -368,3 +368,10 @@ JSON
     run jq -r .id <<<"$output"
     assert_output $'1\n2'
 }
+
+@test "-o may replace its own input" {
+    cp "$D/povid.json" "$TMP/data.json"
+    pv-pair -q -o "$TMP/data.json" "$TMP/data.json"
+    [ "$(wc -l <"$TMP/data.json")" -eq 3 ]
+    diff "$TMP/data.json" <(pv-pair -q "$D/povid.json")
+}
