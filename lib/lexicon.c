@@ -38,6 +38,7 @@ enum { FLAG_SEAT = 1 };
 typedef struct entry {
     char *key;           /* normalised phrase; NULL = empty slot */
     uint64_t hash;       /* of key */
+    size_t len;          /* of key */
     int cat;             /* category, BLOCK or NONE */
     unsigned char flags;
     unsigned char span;  /* most words of a phrase that starts with this key (1 if none) */
@@ -62,7 +63,7 @@ struct pv_lexicon {
 
 /* Hashes eight bytes at a time: keys are short words and this runs for every
  * word of every text. */
-static uint64_t hash_len(const char *s, size_t n)
+static inline uint64_t hash_len(const char *s, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull;
     while (n >= 8) {
@@ -79,21 +80,23 @@ static uint64_t hash_len(const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
-static uint64_t hash(const char *s) { return hash_len(s, strlen(s)); }
 
-static entry *find_hashed(const pv_lexicon *lex, const char *key, uint64_t h)
+/* The slot of key[0..len) (its hash h): its entry, or the empty slot where it
+ * would go. */
+static inline entry *find_hashed(const pv_lexicon *lex, const char *key, size_t len, uint64_t h)
 {
     size_t mask = lex->nslots - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         entry *e = &lex->slots[i];
-        if (!e->key || (e->hash == h && strcmp(e->key, key) == 0))
+        if (!e->key || (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0))
             return e;
     }
 }
 
 static entry *find(const pv_lexicon *lex, const char *key)
 {
-    return find_hashed(lex, key, hash(key));
+    size_t len = strlen(key);
+    return find_hashed(lex, key, len, hash_len(key, len));
 }
 
 static int grow(pv_lexicon *lex)
@@ -108,7 +111,7 @@ static int grow(pv_lexicon *lex)
     lex->nslots = n;
     for (size_t i = 0; i < old_n; i++)
         if (old[i].key)
-            *find_hashed(lex, old[i].key, old[i].hash) = old[i];
+            *find_hashed(lex, old[i].key, old[i].len, old[i].hash) = old[i];
     free(old);
     return 0;
 }
@@ -122,7 +125,8 @@ static entry *upsert(pv_lexicon *lex, const char *key)
     if (!e->key) {
         if (!(e->key = strdup(key)))
             return NULL;
-        e->hash = hash(key);
+        e->len = strlen(key);
+        e->hash = hash_len(key, e->len);
         e->cat = NONE;
         e->flags = 0;
         e->span = 1;
@@ -543,7 +547,7 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
      * category -1 - cat and fixed up at the end, once we know about a toilet. */
     size_t k = 0;
     while (k < np) {
-        const entry *e = find_hashed(lex, norm[k], hash_len(norm[k], nlen[k]));
+        const entry *e = find_hashed(lex, norm[k], nlen[k], hash_len(norm[k], nlen[k]));
         size_t used = 0;
         int cat = NONE;
         unsigned flags = 0;
@@ -567,7 +571,7 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
                         kl += l;
                     }
                 }
-                const entry *p = fits ? find_hashed(lex, key, hash_len(key, kl)) : NULL;
+                const entry *p = fits ? find_hashed(lex, key, kl, hash_len(key, kl)) : NULL;
                 if (p && p->key && p->cat != NONE) {
                     used = span;
                     cat = p->cat;
