@@ -310,6 +310,7 @@ static int read_all(FILE *f, uint8_t **out, size_t *outlen)
     return 0;
 }
 
+/* Called from worker threads: strerror_r (GNU form, as _GNU_SOURCE selects), not strerror. */
 int pv_image_load(const char *path, pv_image *img, char *err, size_t errlen)
 {
     img->width = img->height = 0;
@@ -317,7 +318,8 @@ int pv_image_load(const char *path, pv_image *img, char *err, size_t errlen)
     bool is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "cannot open: %s", strerror(errno));
+        char why[128];
+        set_err(err, errlen, "cannot open: %s", strerror_r(errno, why, sizeof why));
         return -1;
     }
     uint8_t *data;
@@ -328,7 +330,8 @@ int pv_image_load(const char *path, pv_image *img, char *err, size_t errlen)
     if (!is_stdin)
         fclose(f);
     if (rc != 0) {
-        set_err(err, errlen, "cannot read: %s", strerror(saved ? saved : EIO));
+        char why[128];
+        set_err(err, errlen, "cannot read: %s", strerror_r(saved ? saved : EIO, why, sizeof why));
         return -1;
     }
     rc = pv_image_decode(data, len, img, err, errlen);
