@@ -158,21 +158,25 @@ void pv_op_add(float *y, const float *x, size_t len)
 static float max_of(const float *x, int len)
 {
     float m = x[0];
+#pragma omp simd reduction(max : m)
     for (int i = 1; i < len; i++)
-        if (x[i] > m)
-            m = x[i];
+        m = x[i] > m ? x[i] : m;
     return m;
 }
 
 void pv_op_softmax(float *x, int len)
 {
     float m = max_of(x, len);
-    double sum = 0;
-    for (int i = 0; i < len; i++) {
+    /* Separate loops: the exponentials have no dependency between them, and the
+     * double sum vectorises on its own. */
+    for (int i = 0; i < len; i++)
         x[i] = expf(x[i] - m);
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < len; i++)
         sum += x[i];
-    }
     float inv = (float)(1.0 / sum);
+#pragma omp simd
     for (int i = 0; i < len; i++)
         x[i] *= inv;
 }
