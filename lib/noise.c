@@ -191,12 +191,14 @@ void pv_noise_file_name(const char *id, const char *ext, char *out, size_t outle
         char c = *p;
         int safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                    c == '.' || c == '_' || c == '-';
-        if (!safe || (n == 0 && c == '.')) {
+        if (!safe || (n == 0 && (c == '.' || c == '-'))) {
             c = '_';
             changed = 1;
         }
         name[n++] = c;
     }
+    if (n == 0)
+        name[n++] = '_';
     name[n] = '\0';
     if (changed)
         snprintf(out, outlen, "%s-%016llx.%s", name,

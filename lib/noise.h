@@ -64,10 +64,11 @@ int pv_noise_encode_file(const char *path, float a, float b, uint64_t seed, uint
                          char *err, size_t errlen);
 
 /* The file name of a record's noisy image, from its id: the characters A-Z a-z
- * 0-9 . _ - are kept, any other byte becomes '_', a leading '.' becomes '_', and
- * the name is cut at 100 bytes; when any of that changed the id (or it is empty),
- * "-" and the 16 hex digits of pv_fnv1a64(id) are appended so that different ids
- * get different names. Then "." and ext. out needs at least 128 + strlen(ext). */
+ * 0-9 . _ - are kept, any other byte becomes '_', a leading '.' or '-' becomes '_',
+ * an empty id becomes "_", and the name is cut at 100 bytes; when any of that
+ * changed the id, "-" and the 16 hex digits of pv_fnv1a64(id) are appended so that
+ * different ids get different names. Then "." and ext. out needs at least
+ * 128 + strlen(ext). */
 void pv_noise_file_name(const char *id, const char *ext, char *out, size_t outlen);
 
 #endif

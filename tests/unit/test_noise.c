@@ -300,8 +300,35 @@ static void test_other_schedules(void)
     pv_schedule_free(&cosv);
 }
 
+/* Output names: safe ids kept, anything else made safe and told apart by a hash. */
+static void test_file_names(void)
+{
+    char a[256], b[256], longid[300];
+    pv_noise_file_name("000042", "png", a, sizeof a);
+    CHECK(strcmp(a, "000042.png") == 0, "a safe id is the file name");
+    pv_noise_file_name("a/b", "png", a, sizeof a);
+    pv_noise_file_name("a_b", "png", b, sizeof b);
+    CHECK(strncmp(a, "a_b-", 4) == 0 && strlen(a) == 4 + 16 + 4 && strcmp(b, "a_b.png") == 0,
+          "'/' becomes '_' plus the id's hash; 'a_b' stays as it is");
+    pv_noise_file_name("../x", "jpg", a, sizeof a);
+    CHECK(strncmp(a, "_._x-", 5) == 0 && strstr(a, ".jpg") && !strchr(a, '/'),
+          "a leading '.' and slashes cannot escape the directory");
+    pv_noise_file_name("", "png", a, sizeof a);
+    CHECK(strncmp(a, "_-", 2) == 0, "an empty id still gets a name");
+    pv_noise_file_name("-rf", "png", a, sizeof a);
+    CHECK(strncmp(a, "_rf-", 4) == 0, "a leading '-' becomes '_' (no option-like names)");
+    memset(longid, 'x', 250);
+    longid[250] = '\0';
+    pv_noise_file_name(longid, "png", a, sizeof a);
+    longid[249] = 'y';
+    pv_noise_file_name(longid, "png", b, sizeof b);
+    CHECK(strlen(a) == 100 + 1 + 16 + 4 && strcmp(a, b) != 0,
+          "long ids are cut at 100 bytes and still differ");
+}
+
 int main(void)
 {
+    test_file_names();
     test_philox_kat();
     test_to_u8();
     test_statistics();
