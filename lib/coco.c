@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ---- growable arrays ---------------------------------------------------------- */
 
@@ -51,7 +52,7 @@ typedef struct {
 /* ---- scanner -------------------------------------------------------------------- */
 
 typedef struct scanner {
-    FILE *f;
+    gzFile f; /* zlib reads plain files as they are, and .gz files decompressed */
     const char *path;
     unsigned char buf[1 << 16];
     size_t pos, len;
@@ -89,11 +90,18 @@ static int peek(scanner *s)
         return -1;
     s->base += (long long)s->len;
     s->pos = 0;
-    s->len = fread(s->buf, 1, sizeof s->buf, s->f);
+    int got = gzread(s->f, s->buf, sizeof s->buf);
+    s->len = got > 0 ? (size_t)got : 0;
     if (s->len == 0) {
-        if (ferror(s->f)) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "read error: %s", strerror(errno));
+        int zerr;
+        const char *zmsg = gzerror(s->f, &zerr);
+        if (got < 0 || zerr != Z_OK) { /* Z_BUF_ERROR: a truncated .gz */
+            char msg[200];
+            size_t pl = strlen(s->path); /* zlib's message may repeat the file name */
+            if (zmsg && strncmp(zmsg, s->path, pl) == 0 && strncmp(zmsg + pl, ": ", 2) == 0)
+                zmsg += pl + 2;
+            snprintf(msg, sizeof msg, "read error: %s",
+                     zerr == Z_ERRNO ? strerror(errno) : zmsg);
             fail(s, msg);
         }
         s->eof = true;
@@ -663,11 +671,12 @@ static int read_path(pv_coco *c, const char *path, bool captions, char *err, siz
     s->line = 1;
     s->err = err;
     s->errlen = errlen;
-    if (!(s->f = fopen(path, "rb"))) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    if (!(s->f = gzopen(path, "rb"))) {
+        snprintf(err, errlen, "%s: %s", path, errno ? strerror(errno) : "cannot open");
         free(s);
         return -1;
     }
+    gzbuffer(s->f, 1 << 17);
     if (setjmp(s->fail) != 0) {
         rc = -1;
         goto done;
@@ -710,7 +719,7 @@ static int read_path(pv_coco *c, const char *path, bool captions, char *err, siz
         }
     }
 done:
-    fclose(s->f);
+    gzclose(s->f);
     free(s->str);
     free(s->pending);
     free(s->mentions);

@@ -9,9 +9,11 @@
  * caption contributes the objects it mentions (CHAIR counts those as ground
  * truth too).
  *
+ * Files may be gzip-compressed (zlib reads plain files unchanged).
+ *
  * Errors (a file that cannot be read, malformed JSON, an annotation without
  * image_id, a category the lexicon does not know) come back as a message
- * "file:line: byte N: what" in err. */
+ * "file:line: byte N: what" in err (line and byte of the decompressed text). */
 #ifndef PV_COCO_H
 #define PV_COCO_H
 

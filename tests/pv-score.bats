@@ -150,6 +150,17 @@ for line in open(sys.argv[2]):
 EOF
 }
 
+@test "COCO: gzip-compressed annotation files; a truncated one is an error" {
+    gzip -c "$D/instances.json" >"$TMP/i.json.gz"
+    run --separate-stderr pv-score --coco-instances "$TMP/i.json.gz" "$D/coco.jsonl"
+    assert_success
+    [ "$(json_get "$output" 'o["mentions"], o["hallucinated_mentions"], o["gt_objects"]')" = '[14, 5, 10]' ]
+    head -c 1500 "$TMP/i.json.gz" >"$TMP/cut.json.gz"
+    run --separate-stderr pv-score --coco-instances "$TMP/cut.json.gz" "$D/coco.jsonl"
+    assert_failure 3
+    [[ $stderr == *"cut.json.gz:1: byte "*": read error: unexpected end of file"* ]]
+}
+
 @test "COCO: unknown image ids are bad records; --keep-going scores the rest" {
     printf '%s\n' '{"id":"x","image":"COCO_val2014_000000000999.jpg","caption":"A dog."}' \
         '{"id":"y","image_id":776,"caption":"An elephant."}' '{"id":"z","image":"noname.jpg","caption":"A cat."}' >"$TMP/in.jsonl"
