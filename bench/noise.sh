@@ -6,11 +6,11 @@
 # Huffman-only strategy; Python is shown at Pillow's default level 6 and at level 1.
 # Wall-clock figures are the best of three runs; CPU milliseconds per image are
 # also printed because they do not depend on what else the machine is doing
-# (the load average is shown). N=images (default 48).
+# (the load average is shown). N=images (default 32).
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
-N=${N:-48}
+N=${N:-32}
 PY=/usr/bin/python3
 work=$(mktemp -d "${TMPDIR:-/tmp}/pv-bench-noise.XXXXXX")
 trap 'rm -rf "$work"' EXIT
