@@ -235,6 +235,40 @@ EOF
     [ "$(json_get "${lines[3]}" 'abs(o["precision"] - 3/7) < 1e-15 and o["recall"] == 0.6 and o["f1"] == 0.5')" = true ]
 }
 
+@test "POPE: the answer rule agrees with the published script on 2000 odd answers" {
+    # The reference is the published evaluation's rule, line for line:
+    # text.split('.')[0] if there is a '.', .replace(',', ''), .split(' '), then
+    # 'No' / 'not' / 'no' in the pieces.
+    "$PY" - >"$TMP/a.jsonl" <<'EOF2'
+import json, random
+rnd = random.Random(3)
+pieces = ["No", "no", "not", "Not", "NO", "nope", "Yes", "yes", "there", "is", "a", "dog", ",", ".", " ",
+          "  ", "\n", "\t", "no,", ",no", "no.", "No!", "cannot", "note", "n't", "\u00e9", "not."]
+for i in range(2000):
+    a = "".join(rnd.choice(pieces) + rnd.choice(["", " ", " ", ",", "."]) for _ in range(rnd.randint(0, 8)))
+    print(json.dumps({"answer": a, "label": rnd.choice(["yes", "no"])}))
+EOF2
+    run --separate-stderr pv-score --metric pope --annotate "$TMP/a.jsonl"
+    assert_success
+    printf '%s\n' "${lines[@]:0:2000}" >"$TMP/out.jsonl"
+    "$PY" - "$TMP/out.jsonl" <<'EOF2'
+import json, sys
+bad = 0
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    text = o["answer"]
+    if text.find('.') != -1:
+        text = text.split('.')[0]
+    text = text.replace(',', '')
+    words = text.split(' ')
+    want = 'no' if ('No' in words or 'not' in words or 'no' in words) else 'yes'
+    if o["pope"]["prediction"] != want:
+        bad += 1
+        print("differs:", repr(o["answer"]), o["pope"]["prediction"], want)
+assert bad == 0
+EOF2
+}
+
 @test "POPE: --annotate, a table, bad labels" {
     run --separate-stderr pv-score --metric pope --annotate --format table "$D/pope.jsonl"
     assert_success
