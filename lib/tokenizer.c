@@ -1,21 +1,21 @@
-/* LLaMA's SentencePiece-style BPE read from a Hugging Face tokenizer.json.
+/* Encoding and decoding with LLaMA's SentencePiece-style BPE (loaded from a
+ * Hugging Face tokenizer.json by tokenizer_json.c).
  *
  * Encoding follows the `tokenizers` library step by step:
  *   1. added tokens (<s>, </s>, <image>, ...) are found in the raw text, leftmost
  *      longest first, and cut it into stretches;
  *   2. each stretch goes through the normalizer (Prepend / Replace: the older
- *      spelling of the leading-space rule) and the Metaspace pre-tokenizer (spaces
- *      become "▁", a "▁" is prepended by prepend_scheme, optional split before each
- *      "▁");
+ *      spelling of the leading-space rule), is cut again at the added tokens marked
+ *      "normalized" when there is a normalizer, and goes through the Metaspace
+ *      pre-tokenizer (spaces become "▁", a "▁" is prepended by prepend_scheme,
+ *      optional split before each "▁");
  *   3. each word is split into characters (unknown ones into <0xNN> byte pieces)
  *      and merged by BPE, always the lowest-ranked adjacent pair first (leftmost on
  *      ties), with a binary heap over a linked list: O(n log n) per word.
  * Decoding runs the tokenizer.json decoder chain (Replace, ByteFallback, Fuse,
- * Strip, or the older Metaspace decoder) over the pieces.
- *
- * Anything outside this family (WordPiece, Unigram, byte-level BPE as GPT-2 and
- * LLaMA-3 use, Unicode normalizers, regex splits) is refused when loading rather
- * than encoded wrongly. */#include "tokenizer.h"
+ * Strip, or the older Metaspace decoder) over the pieces. */
+
+#include "tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
