@@ -258,7 +258,9 @@ static void captioner_open(captioner *c, const settings *s)
     c->features = xmalloc(sizeof(float) * (size_t)c->n_image_tokens * c->hidden);
     c->logits = xmalloc(sizeof(float) * (size_t)c->vocab);
     c->sample_scratch = xmalloc(pv_sample_scratch_size(c->vocab));
-    c->generated = xmalloc(sizeof(int32_t) * (size_t)s->max_new_tokens);
+    /* No generation outlives the context (generate() clips to it). */
+    int most = s->max_new_tokens < c->context + 1 ? s->max_new_tokens : c->context + 1;
+    c->generated = xmalloc(sizeof(int32_t) * (size_t)most);
 }
 
 static void captioner_close(captioner *c)
