@@ -145,7 +145,7 @@ long pv_chat_sequence_ids(const pv_tokenizer *tok, enum pv_template t, const cha
 {
     *ids = NULL;
     int32_t eos = pv_tokenizer_eos(tok);
-    if (eos < 0) {
+    if (eos < 0 || strstr(response, IMAGE)) {
         errno = EINVAL;
         return -1;
     }

@@ -58,7 +58,8 @@ long pv_chat_prompt_ids(const pv_tokenizer *tok, enum pv_template t, const char 
 
 /* Ids of prompt + " " + response + </s>, and *response_start, the index of the
  * response's first id (= the prompt ids' count; the fixture's 64). The prompt ids
- * are always a prefix of the sequence. Returns the count or -1 as above. */
+ * are always a prefix of the sequence. Returns the count or -1 as above (also for a
+ * response that contains "<image>", or a tokenizer without </s>). */
 long pv_chat_sequence_ids(const pv_tokenizer *tok, enum pv_template t, const char *prompt,
                           const char *response, int32_t image_token_id, int n_image_tokens,
                           int32_t **ids, long *response_start);

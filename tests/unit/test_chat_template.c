@@ -215,6 +215,10 @@ static void test_fixture(const char *dir)
     CHECK(n == -1 && errno == EINVAL && !ids, "a prompt that contains <image> is refused");
     n = pv_chat_prompt_ids(tok, PV_TEMPLATE_LLAVA_V1, prompt, image, -1, &ids);
     CHECK(n == -1, "a negative image token count is refused");
+    long start;
+    n = pv_chat_sequence_ids(tok, PV_TEMPLATE_LLAVA_V1, prompt, "a <image> here", image, n_image,
+                             &ids, &start);
+    CHECK(n == -1 && !ids, "a response that contains <image> is refused");
 
     test_llava_hf(json_text);
     free(json_text);
