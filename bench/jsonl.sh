@@ -2,11 +2,12 @@
 # JSONL pass-through speed: pv-pair with validation off (--require '') against
 # `jq -c .` on the same generated file of realistic POVID records. Prints MB/s
 # (input bytes / wall time, best of REPEAT runs) and the ratio. A figure, not a test.
-#   BIN=bin MB=64 REPEAT=3 bench/jsonl.sh
+#   BIN=bin JSONL_MB=64 REPEAT=3 bench/jsonl.sh
+# Needs jq and /usr/bin/python3 (to generate the data); timing uses bash's `time`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
-MB=${MB:-64}
+MB=${JSONL_MB:-64}
 REPEAT=${REPEAT:-3}
 PY=/usr/bin/python3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pv-bench-jsonl.XXXXXX")
@@ -52,13 +53,12 @@ records=$(wc -l <"$tmp/in.jsonl")
 # Best wall and best CPU (user + sys) time of REPEAT runs of a command, output to
 # /dev/null. CPU time is the fairer figure on a loaded machine; both are printed.
 best() {
-    local bw= bc= w u sy c
-    for _ in $(seq "$REPEAT"); do
-        /usr/bin/time -f "%e %U %S" -o "$tmp/time" "$@" >/dev/null
+    local bw=0 bc=0 w u sy
+    for i in $(seq "$REPEAT"); do
+        { TIMEFORMAT='%R %U %S'; time "$@" >/dev/null; } 2>"$tmp/time"
         read -r w u sy <"$tmp/time"
-        c=$(echo "$u + $sy" | bc -l)
-        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; fi
-        if [ -z "$bc" ] || [ "$(echo "$c < $bc" | bc -l)" = 1 ]; then bc=$c; fi
+        read -r bw bc < <(awk -v i="$i" -v bw="$bw" -v bc="$bc" -v w="$w" -v c="$(awk -v u="$u" -v s="$sy" 'BEGIN{print u + s}')" \
+            'BEGIN{ if (i == 1 || w < bw) bw = w; if (i == 1 || c < bc) bc = c; print bw, bc }')
     done
     echo "$bw $bc"
 }
@@ -73,10 +73,10 @@ rm -f "$tmp/out.jsonl"
 
 read -r w_pv c_pv < <(best "$BIN/pv-pair" -q --require '' "$tmp/in.jsonl")
 read -r w_jq c_jq < <(best jq -c . "$tmp/in.jsonl")
-mbs() { if [ "$(echo "$1 > 0" | bc -l)" = 1 ]; then echo "scale=1; $bytes / 1048576 / $1" | bc -l; else echo "inf"; fi; }
-ratio() { if [ "$(echo "$2 > 0" | bc -l)" = 1 ]; then printf '%.2fx' "$(echo "$1 / $2" | bc -l)"; else echo "n/a"; fi; }
-printf 'JSONL pass-through: %.1f MB, %d records, best of %d (load average %s)\n' \
-    "$(echo "$bytes / 1048576" | bc -l)" "$records" "$REPEAT" "$(cut -d' ' -f1 /proc/loadavg)"
+mbs() { awk -v b="$bytes" -v t="$1" 'BEGIN{ if (t > 0) printf "%.1f", b / 1048576 / t; else print "inf" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+printf 'JSONL pass-through: %s MB, %d records, best of %d (load average %s)\n' \
+    "$(awk -v b="$bytes" 'BEGIN{printf "%.1f", b / 1048576}')" "$records" "$REPEAT" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '  %-28s %9s %9s\n' "" "wall MB/s" "CPU MB/s"
 printf '  %-28s %9s %9s\n' "pv-pair -q --require ''" "$(mbs "$w_pv")" "$(mbs "$c_pv")"
 printf '  %-28s %9s %9s\n' "jq -c . ($(jq --version))" "$(mbs "$w_jq")" "$(mbs "$c_jq")"
