@@ -61,9 +61,22 @@ struct pv_lexicon {
     unsigned char lead[65536 / 8];
 };
 
-/* Hashes eight bytes at a time: keys are short words and this runs for every
- * word of every text. */
-static inline uint64_t hash_len(const char *s, size_t n)
+/* prefix_mask[n]: a word whose first n bytes (in memory order) are all ones. */
+static const union {
+    unsigned char bytes[8];
+    uint64_t u64;
+    uint32_t u32;
+} prefix_mask[9] = {
+    {{0}}, {{255}}, {{255, 255}}, {{255, 255, 255}}, {{255, 255, 255, 255}},
+    {{255, 255, 255, 255, 255}}, {{255, 255, 255, 255, 255, 255}},
+    {{255, 255, 255, 255, 255, 255, 255}}, {{255, 255, 255, 255, 255, 255, 255, 255}},
+};
+
+/* Hashes s[0..n) eight bytes at a time: keys are short words and this runs for
+ * every candidate word of every text. With `padded`, the caller guarantees that
+ * the bytes up to the next multiple of 8 past n may be read (they are masked
+ * off), which saves a variable-length copy of the tail; the value is the same. */
+static inline uint64_t hash_bytes(const char *s, size_t n, bool padded)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull;
     while (n >= 8) {
@@ -75,10 +88,17 @@ static inline uint64_t hash_len(const char *s, size_t n)
         n -= 8;
     }
     uint64_t tail = 0;
-    memcpy(&tail, s, n);
+    if (padded) {
+        memcpy(&tail, s, 8);
+        tail &= prefix_mask[n].u64;
+    } else {
+        memcpy(&tail, s, n);
+    }
     h = (h ^ tail ^ ((uint64_t)n << 56)) * 0xC4CEB9FE1A85EC53ull;
     return h ^ (h >> 29);
 }
+
+static inline uint64_t hash_len(const char *s, size_t n) { return hash_bytes(s, n, false); }
 
 
 /* The slot of key[0..len) (its hash h): its entry, or the empty slot where it
@@ -170,20 +190,27 @@ static size_t count_words(const char *key)
     return n;
 }
 
-static unsigned lead_index(const char *w, size_t len)
+/* The 16-bit index of the first four bytes of w[0..len), lower-cased. `avail`
+ * bytes may be read from w (at least len). */
+static inline unsigned lead_index(const char *w, size_t len, size_t avail)
 {
     uint32_t v = 0;
-    for (size_t i = 0; i < 4; i++) {
-        unsigned c = i < len ? (unsigned char)w[i] : 0;
-        c |= (unsigned)(c - 'A' < 26u) << 5; /* ASCII lower case, without a branch */
-        v = v << 8 | c;
-    }
+    if (avail >= 4)
+        memcpy(&v, w, 4);
+    else
+        memcpy(&v, w, avail);
+    v &= prefix_mask[len < 4 ? len : 4].u32;
+    /* ASCII upper to lower case in all four bytes at once (bit 5 set on 'A'..'Z') */
+    uint32_t low7 = v & 0x7F7F7F7Fu;
+    uint32_t upper = ~v & ((low7 + 0x3F3F3F3Fu) ^ (low7 + 0x25252525u)) & 0x80808080u;
+    v |= upper >> 2;
     return (v * 2654435761u) >> 16;
 }
 
 static void mark_lead(pv_lexicon *lex, const char *w)
 {
-    unsigned i = lead_index(w, strlen(w));
+    size_t len = strlen(w);
+    unsigned i = lead_index(w, len, len + 1);
     lex->lead[i >> 3] |= (unsigned char)(1u << (i & 7));
 }
 
@@ -531,7 +558,7 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
     size_t np = 0;
     for (size_t i = 0; i < nw; i++) {
         size_t wl = w[i].end - w[i].start;
-        unsigned li = lead_index(text + w[i].start, wl);
+        unsigned li = lead_index(text + w[i].start, wl, len + 1 - w[i].start);
         idx[np] = i;
         np += (wl < NORM) & (lex->lead[li >> 3] >> (li & 7));
     }
@@ -547,7 +574,8 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
      * category -1 - cat and fixed up at the end, once we know about a toilet. */
     size_t k = 0;
     while (k < np) {
-        const entry *e = find_hashed(lex, norm[k], nlen[k], hash_len(norm[k], nlen[k]));
+        /* rows of NORM bytes: reading up to the next multiple of 8 stays inside */
+        const entry *e = find_hashed(lex, norm[k], nlen[k], hash_bytes(norm[k], nlen[k], true));
         size_t used = 0;
         int cat = NONE;
         unsigned flags = 0;
@@ -557,7 +585,7 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
             for (size_t span = e->span; span >= 2 && !used; span--) {
                 if (k + span > np || idx[k + span - 1] != idx[k] + span - 1)
                     continue;
-                char key[KEY_MAX];
+                char key[KEY_MAX + 8]; /* + 8: hash_bytes may read past the end */
                 size_t kl = 0;
                 bool fits = true;
                 for (size_t j = 0; j < span && fits; j++) {
@@ -571,7 +599,7 @@ size_t pv_lexicon_scan(const pv_lexicon *lex, const char *text, pv_mention *out,
                         kl += l;
                     }
                 }
-                const entry *p = fits ? find_hashed(lex, key, kl, hash_len(key, kl)) : NULL;
+                const entry *p = fits ? find_hashed(lex, key, kl, hash_bytes(key, kl, true)) : NULL;
                 if (p && p->key && p->cat != NONE) {
                     used = span;
                     cat = p->cat;
