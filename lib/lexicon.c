@@ -5,7 +5,8 @@
  * CHAIR's published code merges a fixed list of two-word names and then looks
  * single words up. Here every multi-word entry is a phrase, and the longest one
  * starting at a word wins, which gives the same result for CHAIR's two-word
- * names. Its special rules become phrases as well:
+ * names (its one three-word name, "stove top oven", is one mention here and
+ * two there). Its special rules become phrases as well:
  *  - "baby X" / "adult X" for any word X of an animal category (bird ... giraffe)
  *    count as that animal, and "baby animal", "baby cub" as nothing (CHAIR lists
  *    only the category names as X; the other words of those categories are

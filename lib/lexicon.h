@@ -12,7 +12,8 @@
  * plate" are not objects: see lib/lexicon.c.) Entries and text are compared in
  * normalised form (pv_lexicon_normalize), so plurals match: "hot dogs", "mice".
  * File entries are trimmed and lower-cased; a synonym listed under two
- * categories belongs to the later one, as in CHAIR's code. */
+ * categories belongs to the later one, as in CHAIR's code. Words are those of
+ * words.h; a word longer than 47 bytes is never part of a mention. */
 #ifndef PV_LEXICON_H
 #define PV_LEXICON_H
 
