@@ -205,17 +205,15 @@ static int describe(const settings *s)
     char *path = path_join(s->model_dir, "config.json");
     pv_llava_config cfg;
     if (pv_llava_config_load(path, &cfg, err, sizeof err) != 0)
-        pv_die(PV_EXIT_SYSTEM, "%s: %s", path, err);
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "model", s->model_dir);
-    cJSON *conf = pv_llava_config_to_json(&cfg);
-    if (!conf)
+        pv_die(PV_EXIT_SYSTEM, "%s", err); /* err names the file */
+    cJSON *out = pv_llava_config_to_json(&cfg);
+    if (!out)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
-    cJSON_AddItemToObject(out, "config", conf);
-    cJSON_AddNumberToObject(out, "num_parameters", (double)pv_llava_config_param_count(&cfg));
-    cJSON_AddNumberToObject(out, "image_tokens", pv_llava_config_image_tokens(&cfg));
-    cJSON_AddStringToObject(out, "template", pv_template_name(s->template));
-    cJSON_AddStringToObject(out, "image_aspect", pv_image_aspect_names[s->aspect]);
+    /* The count and the image tokens, unless the configuration's JSON carries them. */
+    if (!cJSON_GetObjectItemCaseSensitive(out, "num_parameters"))
+        cJSON_AddNumberToObject(out, "num_parameters", (double)pv_llava_config_param_count(&cfg));
+    if (!cJSON_GetObjectItemCaseSensitive(out, "image_tokens"))
+        cJSON_AddNumberToObject(out, "image_tokens", pv_llava_config_image_tokens(&cfg));
     char *text = cJSON_Print(out);
     if (!text)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
@@ -240,9 +238,9 @@ static void captioner_open(captioner *c, const settings *s)
     memset(c, 0, sizeof *c);
     c->set = s;
     if (pv_llava_load(s->model_dir, &c->model, err, sizeof err) != 0)
-        pv_die(PV_EXIT_SYSTEM, "%s: %s", s->model_dir, err);
+        pv_die(PV_EXIT_SYSTEM, "%s", err); /* err names the file */
     if (s->adapter_dir && pv_llava_load_adapter(&c->model, s->adapter_dir, err, sizeof err) != 0)
-        pv_die(PV_EXIT_SYSTEM, "%s: %s", s->adapter_dir, err);
+        pv_die(PV_EXIT_SYSTEM, "%s", err);
     char *tok_path = path_join(s->model_dir, "tokenizer.json");
     c->tok = pv_tokenizer_load(tok_path, err, sizeof err);
     if (!c->tok)
@@ -514,8 +512,10 @@ int main(int argc, char **argv)
     const char **inputs;
     int n_inputs;
     settings s = parse_options(argc, argv, &inputs, &n_inputs);
-    if (s.describe)
+    if (s.describe) {
+        free(inputs);
         return describe(&s);
+    }
     if (s.threads > 0) {
         omp_set_num_threads(s.threads);
         openblas_set_num_threads(s.threads);
