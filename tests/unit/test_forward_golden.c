@@ -170,6 +170,8 @@ int main(void)
         return check_done();
     }
     CHECK(pv_llava_check_supported(&m.cfg, err, sizeof err) == 0, "the fixture model is supported");
+    /* model.safetensors is F16: transformers then runs RoPE with float16 inv_freq. */
+    CHECK(pv_llava_weight_bits(&m) == 11, "the fixture's weights are recognised as float16");
     const char *blas_hint = pv_op_blas_hint();
     printf("# BLAS: %s\n", blas_hint ? blas_hint : "kernels match the CPU");
     snprintf(path, sizeof path, "%s/golden.safetensors", dir);
