@@ -48,17 +48,22 @@ best_of() {
 "$PY" "$REF" gen-captions 10000 1 >"$tmp/captions.jsonl"
 "$PY" "$REF" gen-pope 3000 2 >"$tmp/pope.jsonl"
 
-report() { # name records c_time py_time
-    awk -v name="$1" -v n="$2" -v c="$3" -v cw="$4" -v p="$5" -v pw="$6" 'BEGIN {
+report() { # name records c_cpu c_wall py_cpu py_wall [check-targets]
+    awk -v name="$1" -v n="$2" -v c="$3" -v cw="$4" -v p="$5" -v pw="$6" -v targets="${7:-}" 'BEGIN {
         printf "%-6s %6d records: pv-score %8.0f records/s CPU (%.3f s CPU, %.3f s wall)\n", name, n, n / c, c, cw
         printf "%-6s %6s          python   %8.0f records/s CPU (%.3f s CPU, %.3f s wall)\n", "", "", n / p, p, pw
         printf "%-6s %6s          speed-up %8.1fx (CPU), %.1fx (wall)\n", "", "", p / c, pw / cw
+        if (targets) {
+            rate = (n / c >= 20000) ? "met" : "NOT MET"
+            ratio = (p / c >= 20) ? "met" : "NOT MET"
+            printf "        target >= 20000 records/s per core: %s; target >= 20x python: %s\n", rate, ratio
+        }
     }'
 }
 
 c=$(best_of "$tmp/chair_c.json" "$SCORE" "$tmp/captions.jsonl")
 p=$(cpu_time "$tmp/chair_py.json" "$PY" "$REF" chair "$tmp/captions.jsonl")
-report CHAIR 10000 $c $p
+report CHAIR 10000 $c $p targets
 "$PY" - "$tmp/chair_c.json" "$tmp/chair_py.json" <<'EOF'
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:3])
@@ -86,5 +91,6 @@ head -n 1 "$tmp/captions.jsonl" | sed 's/"image": "[^"]*"/"image": "COCO_train20
     >"$tmp/coco_out.json" 2>"$tmp/time.txt"
 rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tmp/time.txt")
 secs=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$tmp/time.txt")
-awk -v s="$size" -v r="$rss" -v t="$secs" 'BEGIN {
-    printf "COCO instances reader: %.0f MB file, peak RSS %.1f MB (whole pv-score process), %s wall\n", s / 1e6, r / 1024, t }'
+user=$(sed -n 's/.*User time (seconds): //p' "$tmp/time.txt")
+awk -v s="$size" -v r="$rss" -v t="$secs" -v u="$user" 'BEGIN {
+    printf "COCO instances reader: %.0f MB file, peak RSS %.1f MB (whole pv-score process), %s s user (%.0f MB/s), %s wall\n", s / 1e6, r / 1024, u, s / 1e6 / (u > 0 ? u : 0.01), t }'
