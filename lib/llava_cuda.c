@@ -40,6 +40,12 @@ int pv_cuda_available(char *err, size_t errlen)
     return pv_cuda_device_count(err, errlen) > 0 ? 0 : -1;
 }
 
+void pv_cuda_describe(char *out, size_t outlen)
+{
+    if (pv_cuda_device_count(out, outlen) > 0)
+        pv_cuda_device_name(out, outlen);
+}
+
 #else /* no CUDA: every entry point fails with the same message */
 
 #define NO_CUDA "this build has no CUDA support (nvcc was not found when it was built)"
@@ -54,6 +60,11 @@ int pv_cuda_available(char *err, size_t errlen)
 {
     no_cuda(err, errlen);
     return -1;
+}
+
+void pv_cuda_describe(char *out, size_t outlen)
+{
+    no_cuda(out, outlen);
 }
 
 pv_cuda_model *pv_cuda_model_load(const char *dir, pv_cuda_dtype dtype, char *err, size_t errlen)
@@ -142,6 +153,10 @@ int pv_cuda_session_pos(const pv_cuda_session *s, int slot)
 const char *pv_cuda_session_error(const pv_cuda_session *s)
 {
     return NO_CUDA;
+}
+
+void pv_cuda_session_set_layers(pv_cuda_session *s, int n)
+{
 }
 
 int pv_cuda_prefill(pv_cuda_session *s, int slot, const int32_t *ids, int n,

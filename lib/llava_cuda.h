@@ -30,6 +30,9 @@ typedef enum pv_cuda_dtype { PV_CUDA_F32 = 0, PV_CUDA_BF16 = 1, PV_CUDA_F16 = 2 
  * ("this build has no CUDA support (nvcc was not found when it was built)", or the
  * driver's answer). Tools turn -1 into exit status 3. */
 int pv_cuda_available(char *err, size_t errlen);
+/* The GPU in words ("NVIDIA H100 80GB HBM3, 132 SMs, 79.1 GiB, compute 9.0"), or why
+ * there is none. */
+void pv_cuda_describe(char *out, size_t outlen);
 /* "bf16", "fp16" ("f16", "float16"), "fp32" ("f32", "float32"); 0, or -1. */
 int pv_cuda_parse_dtype(const char *name, pv_cuda_dtype *out);
 const char *pv_cuda_dtype_name(pv_cuda_dtype t);
@@ -79,6 +82,9 @@ void pv_cuda_session_free(pv_cuda_session *s);
 void pv_cuda_session_reset(pv_cuda_session *s, int slot);
 int pv_cuda_session_pos(const pv_cuda_session *s, int slot);
 const char *pv_cuda_session_error(const pv_cuda_session *s);
+/* Runs only the first n decoder layers (then the final norm and lm_head), for
+ * comparing a large model with a CPU run of a few layers; n < 1 or too many: all. */
+void pv_cuda_session_set_layers(pv_cuda_session *s, int n);
 
 /* pv_lm_prefill / pv_lm_prefill_all on one slot: appends n tokens (image-token ids
  * take consecutive rows of image_features_host, or NULL); writes the last position's

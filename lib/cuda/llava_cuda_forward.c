@@ -22,6 +22,7 @@ struct pv_cuda_session {
     pv_cuda_ctx *c;
     bool use_lora;
     int slots, max_tokens, chunk, rows_cap; /* rows_cap = max(chunk, slots) */
+    int n_layers;                           /* decoder layers run (all by default) */
     int *pos;                               /* host [slots]: tokens in each slot */
     float *k_cache, *v_cache;               /* [layers][slots][kv heads][max_tokens][hd] */
     size_t slot_stride, layer_stride;
@@ -182,6 +183,7 @@ pv_cuda_session *pv_cuda_session_new(pv_cuda_model *g, int slots, int max_tokens
     s->use_lora = use_lora;
     s->slots = slots;
     s->max_tokens = max_tokens;
+    s->n_layers = t->num_hidden_layers;
     s->chunk = max_tokens < GPU_PREFILL_CHUNK ? max_tokens : GPU_PREFILL_CHUNK;
     s->rows_cap = s->chunk > slots ? s->chunk : slots;
     int hd = t->head_dim, kvh = t->num_key_value_heads;
@@ -274,6 +276,12 @@ const char *pv_cuda_session_error(const pv_cuda_session *s)
     return s->err;
 }
 
+void pv_cuda_session_set_layers(pv_cuda_session *s, int n)
+{
+    int all = s->g->cfg.text.num_hidden_layers;
+    s->n_layers = n < 1 || n > all ? all : n;
+}
+
 /* The rows of one step: one slot's n consecutive tokens from pos0 (prefill), or one
  * token in each of n slots at positions s->positions, slots s->row_slots (batched). */
 typedef struct step {
@@ -335,7 +343,7 @@ static void forward_rows(pv_cuda_session *s, const step *st, bool with_features)
     const pv_text_config *t = &s->g->cfg.text;
     pv_cu_embed(s->c, s->g->embed, s->g->dtype, t->hidden_size, s->ids,
                 with_features ? s->feature_row : NULL, s->features, st->n, s->h);
-    for (int l = 0; l < t->num_hidden_layers; l++)
+    for (int l = 0; l < s->n_layers; l++)
         decoder_layer(s, l, st);
     pv_cu_rmsnorm(s->c, s->h, st->n, t->hidden_size, s->g->final_norm, (float)t->rms_norm_eps,
                   s->x);

@@ -1,0 +1,79 @@
+#!/bin/bash
+# The device script of issue 6 (CUDA backend): one call on the lent GPU machine runs
+# the CUDA-vs-CPU checks and the benchmark against the PyTorch baseline, and prints a
+# short table last. It builds nothing there (the machine has no cJSON or TurboJPEG):
+# first run tests/gpu/bundle.sh here, which fills the git-ignored .device/ with the
+# binaries, their libraries and the ../shared files the checks read; then
+#     run(command="tests/gpu/run.sh", carry=[".device"], timeout_s=540)
+# Budget: about 8 minutes (checks ~2, 7B model ~2, PyTorch baseline ~2-3).
+# Logs go to $OUT (the device tool brings them back), else /tmp/pv-gpu-out.
+set -u
+cd "$(dirname "$0")/../.."
+D=.device
+LOG=${OUT:-/tmp/pv-gpu-out}
+mkdir -p "$LOG"
+[ -d "$D/bin" ] && [ -d "$D/shared/fixtures/tiny-llava" ] || {
+    echo "run.sh: $D/ is missing or incomplete: run tests/gpu/bundle.sh first and carry .device" >&2
+    exit 3
+}
+export PV_SHARED=$D/shared
+# The carried libraries first: RUNPATH does not reach OpenBLAS's own dependencies.
+export LD_LIBRARY_PATH=$PWD/$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# cuBLAS: CUDA's folder, else the copy PyTorch's wheels carry.
+if [ ! -e /usr/local/cuda/lib64/libcublasLt.so.13 ] && ! ldconfig -p 2>/dev/null | grep -q libcublasLt.so.13; then
+    found=$(find / -name 'libcublasLt.so.13' -not -path '/proc/*' 2>/dev/null | head -1)
+    [ -n "$found" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$found")
+fi
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader 2>&1 | tee "$LOG/gpu.txt"
+for b in "$D"/bin/*; do
+    if ldd "$b" | grep -q 'not found'; then
+        echo "run.sh: $b: missing libraries:" >&2
+        ldd "$b" | grep 'not found' >&2
+    fi
+done
+
+declare -A RESULT
+# TAP file -> "passed/total" (and "SKIP" or "CRASH rc")
+tap() {
+    local name=$1 rc=$2 file=$LOG/$1.tap
+    local pass fail
+    pass=$(grep -c '^ok ' "$file")
+    fail=$(grep -c '^not ok ' "$file")
+    if grep -q '^1\.\.0 # SKIP' "$file"; then
+        RESULT[$name]="SKIP: $(sed -n 's/^1\.\.0 # SKIP //p' "$file")"
+    elif [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+        RESULT[$name]="CRASH (exit $rc) after $pass passed"
+    else
+        RESULT[$name]="$pass passed, $fail failed"
+    fi
+    grep -E '^not ok|^# ' "$file" | head -60
+}
+
+echo "== test_cuda_ops"
+timeout 120 "$D/bin/test_cuda_ops" > "$LOG/test_cuda_ops.tap" 2>&1; tap test_cuda_ops $?
+echo "== test_cuda_llava"
+timeout 120 "$D/bin/test_cuda_llava" > "$LOG/test_cuda_llava.tap" 2>&1; tap test_cuda_llava $?
+echo "== test_cuda_7b"
+PV_GPU_7B_CONFIG=$D/shared/data/llava-1.5-7b-hf.config.json \
+    timeout 240 "$D/bin/test_cuda_7b" > "$LOG/test_cuda_7b.tap" 2>&1; tap test_cuda_7b $?
+echo "== pv-caption --device cuda"
+"$D/bin/pv-caption" --device cuda -m "$D/shared/fixtures/tiny-llava" </dev/null > "$LOG/pv-caption.txt" 2>&1
+echo "exit $?: $(head -c 300 "$LOG/pv-caption.txt")"
+
+echo "== PyTorch baseline (torch_dpo_baseline.py --shape 7b --generate 64)"
+timeout 240 python3 "$D/shared/bench/torch_dpo_baseline.py" --shape 7b --generate 64 \
+    > "$LOG/baseline.json" 2> "$LOG/baseline.err"
+brc=$?
+[ $brc -eq 0 ] || tail -5 "$LOG/baseline.err"
+baseline_tps=$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["generate_tokens_per_s"])' "$LOG/baseline.json" 2>/dev/null || echo "failed (exit $brc)")
+
+echo
+echo "== summary ($(head -1 "$LOG/gpu.txt"))"
+printf '%-34s %s\n' "check" "result"
+for t in test_cuda_ops test_cuda_llava test_cuda_7b; do
+    printf '%-34s %s\n' "$t" "${RESULT[$t]}"
+done
+printf '%-34s %s\n' "figure (pv, bf16, 7B shapes)" "value"
+sed -n 's/^# TABLE //p' "$LOG/test_cuda_7b.tap" | while read -r k v; do printf '%-34s %s\n' "$k" "$v"; done
+printf '%-34s %s\n' "torch_decode_b1_tokens_per_s" "$baseline_tps (same call, same GPU)"
