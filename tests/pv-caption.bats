@@ -135,6 +135,14 @@ man_example_commands() {
     [ "$(sort -u logps | wc -l)" -eq 3 ]
 }
 
+@test "--timings: one JSON object on stderr, counts that match the output" {
+    run --separate-stderr pv-caption --model model --max-new-tokens 5 --tokens --timings -q pairs.jsonl
+    assert_success
+    t=$(tail -n 1 <<<"$stderr")
+    jq -e '.records == 1 and .prefill_tokens == 64 and .prefill_s > 0 and .image_s > 0' <<<"$t" >/dev/null
+    [ "$(jq .decode_tokens <<<"$t")" -eq "$(jq '.caption_tokens | length' <<<"$output")" ]
+}
+
 @test "sampling is reproducible for a seed" {
     a=$(pv-caption --model model --temperature 1 --top-p 0.9 --seed 7 --max-new-tokens 8 --tokens pairs.jsonl)
     b=$(pv-caption --model model --temperature 1 --top-p 0.9 --seed 7 --max-new-tokens 8 --tokens pairs.jsonl)
