@@ -161,6 +161,19 @@ EOF
     [[ $stderr == *"cut.json.gz:1: byte "*": read error: unexpected end of file"* ]]
 }
 
+@test "COCO: an image is known when listed or annotated; several files add up" {
+    printf '{"images": [{"id": 1}], "annotations": [{"image_id": 2, "category_id": 18}], "categories": [{"id": 18, "name": "dog"}]}' >"$TMP/a.json"
+    printf '{"images": [{"id": 3}], "annotations": [{"image_id": 1, "category_id": 5}], "categories": [{"id": 5, "name": "airplane"}]}' >"$TMP/b.json"
+    printf '%s\n' '{"image_id":1,"caption":"A dog under a plane."}' '{"image_id":2,"caption":"A dog."}' \
+        '{"image_id":3,"caption":"A cat."}' >"$TMP/in.jsonl"
+    run --separate-stderr pv-score --coco-instances "$TMP/a.json" --coco-instances "$TMP/b.json" --annotate "$TMP/in.jsonl"
+    assert_success
+    [[ $stderr == *"COCO ground truth for 3 images"* ]]
+    [ "$(json_get "${lines[0]}" 'o["chair"]["hallucinated"], o["chair"]["recalled"]')" = '[["dog"], ["airplane"]]' ]
+    [ "$(json_get "${lines[1]}" 'o["chair"]["hallucinated"]')" = '[]' ]
+    [ "$(json_get "${lines[2]}" 'o["chair"]["hallucinated"]')" = '["cat"]' ]
+}
+
 @test "COCO: unknown image ids are bad records; --keep-going scores the rest" {
     printf '%s\n' '{"id":"x","image":"COCO_val2014_000000000999.jpg","caption":"A dog."}' \
         '{"id":"y","image_id":776,"caption":"An elephant."}' '{"id":"z","image":"noname.jpg","caption":"A cat."}' >"$TMP/in.jsonl"
