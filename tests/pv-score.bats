@@ -62,10 +62,10 @@ json_get() {
     assert_success
     [ "${#lines[@]}" -eq 1 ]
     [ "$(json_get "$output" 'o["metric"], o["n"], o["mentions"], o["hallucinated_mentions"], o["hallucinated_records"], o["gt_objects"], o["recalled_objects"]')" = '["chair", 12, 51, 11, 9, 40, 36]' ]
-    [ "$(json_get "$output" 'o["chair_s"] == 9/12 and o["chair_i"] == 11/51 and o["recall"] == 36/40')" = true ]
+    [ "$(json_get "$output" 'o["chair_s"] == 9/12 and abs(o["chair_i"] - 11/51) < 1e-15 and o["recall"] == 36/40')" = true ]
     # Words: r09 "Three zebras and a giraffe graze in a grassy field under a clear
     # blue sky" has 15; all twelve have 271.
-    [ "$(json_get "$output" 'o["mean_words"] == 271/12')" = true ]
+    [ "$(json_get "$output" 'abs(o["mean_words"] - 271/12) < 1e-13')" = true ]
 }
 
 @test "--annotate: the chair object of each record, then the summary" {
@@ -80,6 +80,27 @@ json_get() {
     # Fields not owned by pv-score pass through untouched and in order.
     [ "$(json_get "${lines[0]}" 'list(o)')" = '["id", "image", "prompt", "caption", "objects", "chair"]' ]
     [ "$(json_get "${lines[12]}" 'o["metric"], o["n"]')" = '["chair", 12]' ]
+}
+
+@test "a long LLaVA-style detailed description" {
+    "$PY" -c '
+import json
+print(json.dumps({"id": "long", "objects": ["person", "umbrella", "bus", "car", "traffic light", "bicycle", "truck"],
+  "caption": "The image shows a busy city street on a rainy day. Several people with umbrellas walk along the "
+             "sidewalk, while a red double-decker bus waits at a traffic light. On the left, a man in a dark coat "
+             "is riding a bicycle past a fire hydrant. A few cars and a yellow taxi are parked near the curb, and "
+             "a stop sign stands at the corner. In the background, there are tall buildings, a clock on a tower, "
+             "and a small dog on a leash held by a woman carrying a handbag."}))' >"$TMP/long.jsonl"
+    run --separate-stderr pv-score --annotate "$TMP/long.jsonl"
+    assert_success
+    # people umbrellas bus "traffic light" man bicycle "fire hydrant" cars taxi "stop
+    # sign" clock dog woman handbag; "double-decker" is one word and no object.
+    [ "$(json_get "${lines[0]}" 'o["chair"]["mentioned"]')" = '["person", "umbrella", "bus", "traffic light", "person", "bicycle", "fire hydrant", "car", "car", "stop sign", "clock", "dog", "person", "handbag"]' ]
+    [ "$(json_get "${lines[0]}" 'o["chair"]["hallucinated"]')" = '["fire hydrant", "stop sign", "clock", "dog", "handbag"]' ]
+    [ "$(json_get "${lines[0]}" 'o["chair"]["recalled"]')" = '["person", "umbrella", "bus", "traffic light", "bicycle", "car"]' ]
+    # (cJSON prints a double with 15 significant digits when that reads back within
+    # its epsilon, so a ratio may lose its last bit: compare to 1e-15.)
+    [ "$(json_get "${lines[1]}" 'abs(o["chair_i"] - 5/14) < 1e-15 and abs(o["recall"] - 6/7) < 1e-15 and o["chair_s"] == 1')" = true ]
 }
 
 @test "--summary FILE takes the summary off stdout; --format table prints on stderr" {
@@ -222,7 +243,7 @@ EOF
     [[ $stderr == *'in.jsonl:3: missing "objects"'* ]]
     [[ $stderr == *"1 ground-truth object name outside the lexicon ignored"* ]]
     # b "A dog" (2 words), d "" (0), e "A dog and a unicorn" (5; no unicorn in COCO)
-    [ "$(json_get "$output" 'o["n"], o["mentions"], o["hallucinated_mentions"], o["mean_words"] == 7/3')" = '[3, 2, 0, true]' ]
+    [ "$(json_get "$output" 'o["n"], o["mentions"], o["hallucinated_mentions"], abs(o["mean_words"] - 7/3) < 1e-15')" = '[3, 2, 0, true]' ]
     printf '{"caption":"","objects":[]}\n' >"$TMP/empty.jsonl"
     run --separate-stderr pv-score "$TMP/empty.jsonl"
     assert_success
