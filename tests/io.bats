@@ -18,6 +18,9 @@ setup() {
 }
 teardown() { teardown_tmp; }
 
+# The lines of a file, N times over (one process, not N).
+repeat() { awk -v n="$1" '{ line[NR] = $0 } END { for (i = 0; i < n; i++) for (j = 1; j <= NR; j++) print line[j] }' "$2"; }
+
 @test "malformed JSON line: file:line message, status 1, nothing after it" {
     run --separate-stderr pv-pair "$TMP/bad.jsonl"
     assert_failure 1
@@ -83,7 +86,7 @@ teardown() { teardown_tmp; }
 }
 
 @test "a truncated .gz input is a read error, status 3" {
-    for i in $(seq 1 2000); do cat "$TMP/good.jsonl"; done | gzip -c >"$TMP/full.gz"
+    repeat 2000 "$TMP/good.jsonl" | gzip -c >"$TMP/full.gz"
     head -c $(( $(stat -c %s "$TMP/full.gz") / 2 )) "$TMP/full.gz" >"$TMP/cut.jsonl.gz"
     run --separate-stderr pv-pair -o "$TMP/out.jsonl" "$TMP/cut.jsonl.gz"
     assert_failure 3
@@ -114,7 +117,7 @@ teardown() { teardown_tmp; }
 }
 
 @test "a closed downstream pipe ends pv-pair quietly" {
-    for i in $(seq 1 20000); do cat "$TMP/good.jsonl"; done >"$TMP/big.jsonl"
+    repeat 20000 "$TMP/good.jsonl" >"$TMP/big.jsonl"
     run --separate-stderr bash -c 'pv-pair "$1" 2>"$2" | head -1; echo "status ${PIPESTATUS[0]}"' _ "$TMP/big.jsonl" "$TMP/err"
     assert_line --index 0 "$(head -1 "$TMP/good.jsonl")"
     # Killed by SIGPIPE (128 + 13), or, if it got EPIPE first, status 3; never a message.
@@ -123,7 +126,7 @@ teardown() { teardown_tmp; }
 }
 
 @test "a closed pipe is quiet even when the parent ignores SIGPIPE" {
-    for i in $(seq 1 20000); do cat "$TMP/good.jsonl"; done >"$TMP/big.jsonl"
+    repeat 20000 "$TMP/good.jsonl" >"$TMP/big.jsonl"
     run --separate-stderr /usr/bin/python3 -c '
 import signal, subprocess, sys
 signal.signal(signal.SIGPIPE, signal.SIG_IGN)
