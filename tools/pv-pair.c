@@ -138,12 +138,10 @@ static void parse_options(int argc, char **argv, settings *s, pv_pair *p)
     pv_pair_rules_require(&p->rules, require);
 }
 
-static void write_all(const char *path, bool array, char **texts, size_t n)
+static void put_all(pv_pair_output *out, char **texts, size_t n)
 {
-    pv_pair_output *out = pv_pair_output_open(path, array);
     for (size_t i = 0; i < n; i++)
         pv_pair_output_put_text(out, texts[i]);
-    pv_pair_output_close(out);
 }
 
 int main(int argc, char **argv)
@@ -206,10 +204,17 @@ int main(int argc, char **argv)
         pv_shuffle((void **)texts, n_texts, s.seed);
     size_t n_val = s.split ? (size_t)llround(s.val_fraction * (double)n_texts) : 0;
     if (s.split) {
-        write_all(s.train, s.array, texts, n_texts - n_val);
-        write_all(s.val, s.array, texts + (n_texts - n_val), n_val);
+        /* Both files are complete before either is renamed into place. */
+        pv_pair_output *train = pv_pair_output_open(s.train, s.array);
+        pv_pair_output *val = pv_pair_output_open(s.val, s.array);
+        put_all(train, texts, n_texts - n_val);
+        put_all(val, texts + (n_texts - n_val), n_val);
+        pv_pair_output_close(train);
+        pv_pair_output_close(val);
     } else if (buffered) {
-        write_all(s.output ? s.output : "-", s.array, texts, n_texts);
+        out = pv_pair_output_open(s.output ? s.output : "-", s.array);
+        put_all(out, texts, n_texts);
+        pv_pair_output_close(out);
     } else {
         pv_pair_output_close(out);
     }
