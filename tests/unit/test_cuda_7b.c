@@ -173,7 +173,7 @@ int main(void)
     CHECK(finite, "image features finite");
 
     /* The 625-token prompt: BOS, text, 576 image tokens, text. */
-    int n_prompt = PROMPT_TEXT + n_img, max_tokens = n_prompt + GENERATE;
+    int n_prompt = PROMPT_TEXT + n_img, max_tokens = n_prompt + GENERATE + 1;
     int32_t *prompt = malloc((size_t)n_prompt * sizeof *prompt);
     prompt[0] = 1;
     for (int i = 1; i < n_prompt; i++)

@@ -10,12 +10,14 @@
  * the LoRA adapter's summed log-probability matches golden policy_chosen.
  *
  * bf16 mode (weights read from the safetensors file straight to the GPU): each
- * chosen log-probability within 0.02 nats of the golden value. Why 0.02: bf16 keeps
- * 8 significant bits (unit roundoff u = 2^-9 ~ 2e-3); weights and the activations
- * entering each product are rounded once, so each logit carries a relative error of
- * a few u of the logits' scale, |logit| <= ~2 here: ~1e-2 at most, and a
- * log-probability is a difference of a logit and a logsumexp of similarly perturbed
- * logits. Greedy tokens must agree with the CPU path. Skips without a GPU. */
+ * chosen log-probability within 4 u max|logit| of the golden value, u = 2^-9 the bf16
+ * unit roundoff (8 significant bits): weights and the activations entering every
+ * product are rounded once each, along a path of ~25 products (vision tower,
+ * projector, 2 decoder layers, lm_head) whose errors add up like a random walk; a
+ * log-probability is a logit minus a logsumexp of equally perturbed logits. On the
+ * fixture (max|logit| 4.9) that is 0.039 nats; a host emulation of exactly this bf16
+ * arithmetic (tests/gpu/host-check.sh) measured 0.019. Greedy tokens must agree with
+ * the CPU path. Skips without a GPU. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@
 
 #define RTOL 1e-4
 #define ATOL_OF_MAX 1e-5
-#define BF16_LOGP_ATOL 0.02
+#define BF16_U 0x1p-9
 
 static double json_number(const char *path, const char *key)
 {
@@ -266,8 +268,8 @@ int main(void)
         if (gl) {
             pv_cuda_session *sl = new_session(gl, 1, n, false);
             pv_cuda_prefill_all(sl, 0, ids, n, feat_gpu, lg2);
-            golden_check("fp32 logits, loaded from the file vs uploaded from the host", lg2,
-                         lg_gpu, (size_t)n * V, 1e-6, 1e-7);
+            golden_check("fp32 logits, model loaded from the file, vs CPU", lg2, lg_cpu,
+                         (size_t)n * V, RTOL, ATOL_OF_MAX);
             pv_cuda_session_free(sl);
             pv_cuda_model_free(gl);
         }
@@ -281,12 +283,15 @@ int main(void)
             pv_cuda_prefill_all(sb, 0, ids, n, feat_b, lg2);
             token_logps(lg2, ids, n, V, lp);
             float *want = golden_f32("chosen_token_logps", (size_t)n - 1);
-            double worst = 0;
+            double worst = 0, max_logit = 0;
             for (int t = 0; t + 1 < n; t++)
                 worst = fmax(worst, fabs(lp[t] - want[t]));
-            printf("# bf16 chosen log-probs: worst abs error %.4g nats (tolerance %.3g)\n", worst,
-                   BF16_LOGP_ATOL);
-            CHECK(worst <= BF16_LOGP_ATOL, "bf16 chosen log-probs within tolerance of golden");
+            for (size_t i = 0; i < (size_t)n * V; i++)
+                max_logit = fmax(max_logit, fabs(lg_cpu[i]));
+            double tol = 4 * BF16_U * max_logit;
+            printf("# bf16 chosen log-probs: worst abs error %.4g nats (tolerance 4 u max|logit| = %.3g)\n",
+                   worst, tol);
+            CHECK(worst <= tol, "bf16 chosen log-probs within tolerance of golden");
             gp.max_new_tokens = n_greedy;
             lens[0] = n_prompt;
             const float *fb[1] = {feat_b};
