@@ -375,3 +375,17 @@ JSON
     [ "$(wc -l <"$TMP/data.json")" -eq 3 ]
     diff "$TMP/data.json" <(pv-pair -q "$D/povid.json")
 }
+
+@test "a JSON array is recognised after blank lines, on stdin, and gzip-compressed" {
+    { printf '\r\n\n   \t'; cat "$D/povid.json"; } | gzip -c >"$TMP/povid.json.gz"
+    run --separate-stderr bash -c 'gzip -dc "$1" | pv-pair -q' _ "$TMP/povid.json.gz"
+    assert_success
+    [ "${#lines[@]}" -eq 3 ]
+    run --separate-stderr pv-pair -q "$TMP/povid.json.gz"
+    assert_success
+    diff <(printf '%s\n' "$output") <(pv-pair -q "$D/povid.json")
+    # An empty input is an empty JSONL stream, not an error.
+    run --separate-stderr pv-pair </dev/null
+    assert_success
+    [ -z "$output" ]
+}
