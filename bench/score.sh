@@ -6,8 +6,8 @@
 #
 # Times are CPU seconds (user + system) of each process, from getrusage, so that
 # "per core" figures are not skewed by other load on the machine; wall seconds
-# are printed beside them. pv-score runs REPEAT times and the best run counts;
-# the Python peer runs once (it takes seconds). The two CHAIR summaries must be
+# are printed beside them. Each program runs REPEAT times (the Python peer
+# REPEAT_PY times) and its best run counts. The two CHAIR summaries must be
 # identical, or the bench fails.
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ BIN=${BIN:-bin}
 SCORE=$BIN/pv-score
 REF=bench/score_ref.py
 REPEAT=${REPEAT:-5}
+REPEAT_PY=${REPEAT_PY:-3}
 INSTANCES_MB=${INSTANCES_MB:-100}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pv-bench-score.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -33,10 +34,11 @@ print("%.4f %.4f" % (ru.ru_utime + ru.ru_stime, wall))
 EOF
 }
 
-# Best (lowest CPU) of REPEAT runs.
+# Best (lowest CPU) of N runs: best_of N OUT CMD...
 best_of() {
-    local best="" t
-    for _ in $(seq "$REPEAT"); do
+    local best="" t n=$1
+    shift
+    for _ in $(seq "$n"); do
         t=$(cpu_time "$@")
         if [ -z "$best" ] || awk -v a="${t% *}" -v b="${best% *}" 'BEGIN { exit !(a < b) }'; then
             best=$t
@@ -61,8 +63,8 @@ report() { # name records c_cpu c_wall py_cpu py_wall [check-targets]
     }'
 }
 
-c=$(best_of "$tmp/chair_c.json" "$SCORE" "$tmp/captions.jsonl")
-p=$(cpu_time "$tmp/chair_py.json" "$PY" "$REF" chair "$tmp/captions.jsonl")
+c=$(best_of "$REPEAT" "$tmp/chair_c.json" "$SCORE" "$tmp/captions.jsonl")
+p=$(best_of "$REPEAT_PY" "$tmp/chair_py.json" "$PY" "$REF" chair "$tmp/captions.jsonl")
 report CHAIR 10000 $c $p targets
 "$PY" - "$tmp/chair_c.json" "$tmp/chair_py.json" <<'EOF'
 import json, sys
@@ -71,8 +73,8 @@ if a != b:
     sys.exit("CHAIR summaries differ:\n  pv-score %s\n  python   %s" % (a, b))
 print("        CHAIR summaries identical: chair_s %.4f chair_i %.4f recall %.4f" % (a["chair_s"], a["chair_i"], a["recall"]))
 EOF
-c=$(best_of "$tmp/pope_c.json" "$SCORE" --metric pope "$tmp/pope.jsonl")
-p=$(cpu_time "$tmp/pope_py.json" "$PY" "$REF" pope "$tmp/pope.jsonl")
+c=$(best_of "$REPEAT" "$tmp/pope_c.json" "$SCORE" --metric pope "$tmp/pope.jsonl")
+p=$(best_of "$REPEAT_PY" "$tmp/pope_py.json" "$PY" "$REF" pope "$tmp/pope.jsonl")
 report POPE 3000 $c $p
 "$PY" - "$tmp/pope_c.json" "$tmp/pope_py.json" <<'EOF'
 import json, sys
