@@ -12,6 +12,7 @@
 
 #include "tokenizer.h"
 #include "tokenizer_impl.h"
+#include "utf8.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -500,6 +501,12 @@ static int parse_added(pv_tokenizer *tok, const cJSON *list, size_t *cap, char *
 pv_tokenizer *pv_tokenizer_load_json(const char *json, size_t len, char *err, size_t errlen)
 {
     set_err(err, errlen, "unknown error");
+    /* JSON is UTF-8; cJSON would let invalid bytes through into pieces and decoders. */
+    size_t bad = pv_utf8_invalid_at(json, len);
+    if (bad != (size_t)-1) {
+        set_err(err, errlen, "invalid UTF-8 at byte %zu", bad);
+        return NULL;
+    }
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root || !cJSON_IsObject(root)) {
         set_err(err, errlen, "not a JSON object");

@@ -174,6 +174,10 @@ static void expect_refused(const char *json, const char *needle, const char *wha
 static void test_refusals(void)
 {
     expect_refused("not json", "JSON", "garbage is refused");
+    expect_refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"\xff\":0},\"merges\":[]}}",
+                   "UTF-8", "invalid UTF-8 in tokenizer.json is refused");
+    expect_refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"\\udc80\":0},\"merges\":[]}}",
+                   "JSON", "a lone surrogate escape in tokenizer.json is refused");
     expect_refused("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}", "WordPiece",
                    "a WordPiece tokenizer.json is refused");
     expect_refused("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",0]]}}", "Unigram",
