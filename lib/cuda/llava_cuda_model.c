@@ -320,6 +320,8 @@ pv_cuda_model *pv_cuda_model_load(const char *dir, pv_cuda_dtype dtype, char *er
 {
     char path[4096];
     pv_llava_config cfg;
+    if (pv_cuda_available(err, errlen) != 0) /* first: the reason a user must see */
+        return NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (pv_llava_config_load(path, &cfg, err, errlen) != 0)
         return NULL;
