@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "paths.h"
 #include "records.h"
 
 /* Our own wording of POVID's rewrite request (POVID.md, "Idea"). */
@@ -78,31 +79,10 @@ const char *pv_image_mime(const unsigned char *data, size_t len)
 /* Reads a whole file; NULL with err set. */
 static unsigned char *read_all(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *data = pv_read_file(path, len);
+    if (!data)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0, got;
-    unsigned char *buf = xmalloc(cap);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *p = realloc(buf, cap *= 2);
-            if (!p)
-                pv_die(PV_EXIT_SYSTEM, "out of memory");
-            buf = p;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
+    return (unsigned char *)data;
 }
 
 char *pv_batch_request_line(const pv_batch_request_opts *o, const char *custom_id,

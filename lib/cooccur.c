@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "paths.h"
 
 /* One neighbour of an object and how many images hold both. */
 typedef struct neighbour {
@@ -345,24 +346,10 @@ pv_cooccur *pv_cooccur_from_json(const char *text, size_t len, char *err, size_t
 
 pv_cooccur *pv_cooccur_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    size_t len;
+    char *buf = pv_read_file(path, &len);
+    if (!buf) {
         snprintf(err, errlen, "%s", strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = xrealloc(NULL, cap);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap)
-            buf = xrealloc(buf, cap *= 2);
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "read error");
-        free(buf);
         return NULL;
     }
     pv_cooccur *co = pv_cooccur_from_json(buf, len, err, errlen);

@@ -5,6 +5,8 @@
  * config class's default. */
 #include "llava_config.h"
 
+#include "paths.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -289,37 +291,11 @@ int pv_llava_config_parse(const char *json_text, pv_llava_config *cfg, char *err
 
 int pv_llava_config_load(const char *path, pv_llava_config *cfg, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    char *text = pv_read_file(path, NULL);
+    if (!text) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[65536];
-    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            char *nt = realloc(text, cap);
-            if (!nt) {
-                free(text);
-                fclose(fp);
-                snprintf(err, errlen, "%s: out of memory", path);
-                return -1;
-            }
-            text = nt;
-        }
-        memcpy(text + len, chunk, got);
-        len += got;
-    }
-    bool bad = ferror(fp);
-    fclose(fp);
-    if (bad || !text) {
-        free(text);
-        snprintf(err, errlen, "%s: %s", path, bad ? "read error" : "empty file");
-        return -1;
-    }
-    text[len] = 0;
     char msg[512];
     int rc = pv_llava_config_parse(text, cfg, msg, sizeof msg);
     free(text);

@@ -19,6 +19,7 @@
 
 #include "llava_model.h"
 #include "llava_storage.h"
+#include "paths.h"
 
 typedef struct adapter_config {
     int r;
@@ -39,34 +40,10 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 static char *slurp(const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    char *text = pv_read_file(path, NULL);
+    if (!text)
         fail(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[16384];
-    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = 2 * (len + got + 1);
-            char *nb = realloc(buf, cap);
-            if (!nb)
-                break;
-            buf = nb;
-        }
-        memcpy(buf + len, chunk, got);
-        len += got;
-    }
-    bool bad = ferror(fp) || got > 0;
-    fclose(fp);
-    if (bad || !buf) {
-        free(buf);
-        fail(err, errlen, "%s: %s", path, bad ? "read error" : "empty file");
-        return NULL;
-    }
-    buf[len] = 0;
-    return buf;
+    return text;
 }
 
 /* A field that must be absent, null, false, empty, or equal to `ok`. */

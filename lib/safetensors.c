@@ -15,6 +15,7 @@
 
 #include "diag.h"
 #include "outfile.h"
+#include "paths.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -544,36 +545,10 @@ int pv_st_set_open_files(const char *const *paths, size_t n, pv_st_set *set, cha
 
 static char *read_text_file(const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    char *text = pv_read_file(path, NULL);
+    if (!text)
         set_err(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, fp)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (!buf || ferror(fp)) {
-        set_err(err, errlen, "%s: read error", path);
-        free(buf);
-        fclose(fp);
-        return NULL;
-    }
-    fclose(fp);
-    buf[len] = 0;
-    return buf;
+    return text;
 }
 
 /* A shard name from the index must be a plain file name inside the folder. */

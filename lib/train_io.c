@@ -11,6 +11,7 @@
 
 #include "diag.h"
 #include "outfile.h"
+#include "paths.h"
 #include "safetensors.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -23,35 +24,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            char *b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, 65536, f);
-        n += got;
-        if (got < 65536)
-            break;
-    }
-    fclose(f);
-    buf[n] = 0;
-    if (len)
-        *len = n;
-    return buf;
-}
 
 /* Makes dir (one level) unless it exists. */
 static int make_dir(const char *dir, char *err, size_t errlen)
@@ -124,7 +96,7 @@ static int write_json(const char *path, const cJSON *json, char *err, size_t err
 static int copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
     size_t len;
-    char *buf = slurp(from, &len);
+    char *buf = pv_read_file(from, &len);
     if (!buf)
         return fail(err, errlen, "%s: %s", from, strerror(errno));
     int rc = pv_write_file_atomic(to, buf, len);
@@ -358,7 +330,7 @@ int pv_checkpoint_load(pv_trainer *t, pv_train_state *s, cJSON **options, const 
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/state.json", dir);
-    char *text = slurp(path, NULL);
+    char *text = pv_read_file(path, NULL);
     if (!text)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
     cJSON *state = cJSON_Parse(text);
