@@ -62,10 +62,10 @@ json_get() {
     assert_success
     [ "${#lines[@]}" -eq 1 ]
     [ "$(json_get "$output" 'o["metric"], o["n"], o["mentions"], o["hallucinated_mentions"], o["hallucinated_records"], o["gt_objects"], o["recalled_objects"]')" = '["chair", 12, 51, 11, 9, 40, 36]' ]
-    [ "$(json_get "$output" 'o["chair_s"] == 9/12 and abs(o["chair_i"] - 11/51) < 1e-15 and o["recall"] == 36/40')" = true ]
+    [ "$(json_get "$output" 'o["chair_s"] == 9/12 and o["chair_i"] == 11/51 and o["recall"] == 36/40')" = true ]
     # Words: r09 "Three zebras and a giraffe graze in a grassy field under a clear
     # blue sky" has 15; all twelve have 271.
-    [ "$(json_get "$output" 'abs(o["mean_words"] - 271/12) < 1e-13')" = true ]
+    [ "$(json_get "$output" 'o["mean_words"] == 271/12')" = true ]
 }
 
 @test "--annotate: the chair object of each record, then the summary" {
@@ -98,9 +98,9 @@ print(json.dumps({"id": "long", "objects": ["person", "umbrella", "bus", "car", 
     [ "$(json_get "${lines[0]}" 'o["chair"]["mentioned"]')" = '["person", "umbrella", "bus", "traffic light", "person", "bicycle", "fire hydrant", "car", "car", "stop sign", "clock", "dog", "person", "handbag"]' ]
     [ "$(json_get "${lines[0]}" 'o["chair"]["hallucinated"]')" = '["fire hydrant", "stop sign", "clock", "dog", "handbag"]' ]
     [ "$(json_get "${lines[0]}" 'o["chair"]["recalled"]')" = '["person", "umbrella", "bus", "traffic light", "bicycle", "car"]' ]
-    # (cJSON prints a double with 15 significant digits when that reads back within
-    # its epsilon, so a ratio may lose its last bit: compare to 1e-15.)
-    [ "$(json_get "${lines[1]}" 'abs(o["chair_i"] - 5/14) < 1e-15 and abs(o["recall"] - 6/7) < 1e-15 and o["chair_s"] == 1')" = true ]
+    # Summary numbers read back exactly (cJSON's own printing may drop the last bit
+    # of 6/7).
+    [ "$(json_get "${lines[1]}" 'o["chair_i"] == 5/14 and o["recall"] == 6/7 and o["chair_s"] == 1')" = true ]
 }
 
 @test "--summary FILE takes the summary off stdout; --format table prints on stderr" {
@@ -243,7 +243,7 @@ EOF
     [[ $stderr == *'in.jsonl:3: missing "objects"'* ]]
     [[ $stderr == *"1 ground-truth object name outside the lexicon ignored"* ]]
     # b "A dog" (2 words), d "" (0), e "A dog and a unicorn" (5; no unicorn in COCO)
-    [ "$(json_get "$output" 'o["n"], o["mentions"], o["hallucinated_mentions"], abs(o["mean_words"] - 7/3) < 1e-15')" = '[3, 2, 0, true]' ]
+    [ "$(json_get "$output" 'o["n"], o["mentions"], o["hallucinated_mentions"], o["mean_words"] == 7/3')" = '[3, 2, 0, true]' ]
     printf '{"caption":"","objects":[]}\n' >"$TMP/empty.jsonl"
     run --separate-stderr pv-score "$TMP/empty.jsonl"
     assert_success
@@ -266,7 +266,7 @@ EOF
     [ "$(json_get "${lines[1]}" 'o["group"], o["tp"], o["fp"], o["tn"], o["fn"], o["yes_ratio"], o["recall"] == 1')" = '["popular", 1, 2, 1, 0, 0.75, true]' ]
     [ "$(json_get "${lines[2]}" 'o["group"]')" = '"adversarial"' ]
     [ "$(json_get "${lines[3]}" 'o["group"], o["n"], o["tp"], o["fp"], o["tn"], o["fn"]')" = '[null, 12, 3, 4, 3, 2]' ]
-    [ "$(json_get "${lines[3]}" 'abs(o["precision"] - 3/7) < 1e-15 and o["recall"] == 0.6 and o["f1"] == 0.5')" = true ]
+    [ "$(json_get "${lines[3]}" 'o["precision"] == 3/7 and o["recall"] == 0.6 and o["f1"] == 0.5')" = true ]
 }
 
 @test "POPE: the answer rule agrees with the published script on 2000 odd answers" {

@@ -120,8 +120,13 @@ static void parse_options(int argc, char **argv, settings *s)
 static void put_summaries(const settings *s, pv_writer *w, cJSON **objs, int n)
 {
     if (!s->summary) {
-        for (int i = 0; i < n; i++)
-            pv_writer_put(w, objs[i]);
+        for (int i = 0; i < n; i++) {
+            char *line = pv_summary_line(objs[i]);
+            if (!line)
+                pv_die(PV_EXIT_SYSTEM, "out of memory");
+            pv_writer_put_line(w, line, strlen(line));
+            free(line);
+        }
         return;
     }
     char *text = NULL;
@@ -130,7 +135,7 @@ static void put_summaries(const settings *s, pv_writer *w, cJSON **objs, int n)
     if (!mem)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
     for (int i = 0; i < n; i++) {
-        char *line = cJSON_PrintUnformatted(objs[i]);
+        char *line = pv_summary_line(objs[i]);
         if (!line)
             pv_die(PV_EXIT_SYSTEM, "out of memory");
         fprintf(mem, "%s\n", line);
