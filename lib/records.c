@@ -126,6 +126,22 @@ int pv_reader_next_line(pv_reader *r, char **line, size_t *len)
     }
 }
 
+/* cJSON would silently cut a string at an escaped NUL ("a\u0000b" -> "a"): find
+ * one (not preceded by an escaping backslash) so the record is refused instead. */
+static bool has_nul_escape(const char *line, size_t len)
+{
+    if (!memmem(line, len, "u0000", 5))
+        return false;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (line[i] != '\\')
+            continue;
+        if (line[i + 1] == 'u' && i + 6 <= len && memcmp(line + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* skip the escaped character: in \\u0000 the backslash is escaped, u0000 is text */
+    }
+    return false;
+}
+
 int pv_reader_next(pv_reader *r, cJSON **rec)
 {
     *rec = NULL;
@@ -139,6 +155,10 @@ int pv_reader_next(pv_reader *r, cJSON **rec)
         size_t bad = pv_utf8_invalid_at(line, len);
         if (bad != (size_t)-1) {
             pv_bad_record(r->name, r->line, "invalid UTF-8 at byte %zu", bad + 1);
+            return -1;
+        }
+        if (has_nul_escape(line, len)) {
+            pv_bad_record(r->name, r->line, "\\u0000 in a string (NUL characters are not supported)");
             return -1;
         }
         const char *endp = NULL;

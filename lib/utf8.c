@@ -1,12 +1,23 @@
 #include "utf8.h"
 
 #include <stdint.h>
+#include <string.h>
 
 size_t pv_utf8_invalid_at(const char *str, size_t len)
 {
     const uint8_t *s = (const uint8_t *)str;
     size_t i = 0;
     while (i < len) {
+        /* Most text is ASCII: skip 8 bytes at a time while no high bit is set. */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         uint8_t c = s[i];
         if (c < 0x80) {
             i++;

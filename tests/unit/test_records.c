@@ -81,6 +81,21 @@ int main(void)
           "fields kept in order, replaced in place, new ones appended");
 
     CHECK(pv_utf8_invalid_at("h\xc3\xa9", 3) == (size_t)-1, "valid UTF-8");
+    CHECK(pv_utf8_invalid_at("0123456789abcdefgh\xff", 19) == 18, "invalid byte after ASCII runs");
+    CHECK(pv_utf8_invalid_at("0123456789abcdef\xe2\x82\xac!", 20) == (size_t)-1,
+          "multi-byte character after 16 ASCII bytes");
+
+    /* An escaped NUL would be cut silently by cJSON: refused; an escaped backslash
+     * before "u0000" is ordinary text. */
+    write_text(path, "{\"a\":\"x\\u0000y\"}\n{\"a\":\"x\\\\u0000y\"}\n");
+    r = pv_reader_open(path);
+    before = pv_bad_records;
+    CHECK(pv_reader_next(r, &rec) == -1 && pv_bad_records == before + 1, "\\u0000 refused");
+    CHECK(pv_reader_next(r, &rec) == 1 &&
+              strcmp(cJSON_GetObjectItem(rec, "a")->valuestring, "x\\u0000y") == 0,
+          "escaped backslash then u0000 is text");
+    cJSON_Delete(rec);
+    pv_reader_close(r);
     CHECK(pv_utf8_invalid_at("\xc0\xaf", 2) == 0, "overlong rejected");
     CHECK(pv_utf8_invalid_at("a\xed\xa0\x80", 4) == 1, "surrogate rejected");
 
