@@ -51,18 +51,18 @@ tap() {
 }
 
 echo "== test_cuda_ops"
-timeout 120 "$D/bin/test_cuda_ops" > "$LOG/test_cuda_ops.tap" 2>&1; tap test_cuda_ops $?
+timeout 60 "$D/bin/test_cuda_ops" > "$LOG/test_cuda_ops.tap" 2>&1; tap test_cuda_ops $?
 echo "== test_cuda_llava"
-timeout 120 "$D/bin/test_cuda_llava" > "$LOG/test_cuda_llava.tap" 2>&1; tap test_cuda_llava $?
+timeout 90 "$D/bin/test_cuda_llava" > "$LOG/test_cuda_llava.tap" 2>&1; tap test_cuda_llava $?
 echo "== test_cuda_7b"
 PV_GPU_7B_CONFIG=$D/shared/data/llava-1.5-7b-hf.config.json \
-    timeout 240 "$D/bin/test_cuda_7b" > "$LOG/test_cuda_7b.tap" 2>&1; tap test_cuda_7b $?
+    timeout 180 "$D/bin/test_cuda_7b" > "$LOG/test_cuda_7b.tap" 2>&1; tap test_cuda_7b $?
 echo "== pv-caption --device cuda"
 "$D/bin/pv-caption" --device cuda -m "$D/shared/fixtures/tiny-llava" </dev/null > "$LOG/pv-caption.txt" 2>&1
 echo "exit $?: $(head -c 300 "$LOG/pv-caption.txt")"
 
 echo "== PyTorch baseline (torch_dpo_baseline.py --shape 7b --generate 64)"
-timeout 240 python3 "$D/shared/bench/torch_dpo_baseline.py" --shape 7b --generate 64 \
+timeout 180 python3 "$D/shared/bench/torch_dpo_baseline.py" --shape 7b --generate 64 \
     > "$LOG/baseline.json" 2> "$LOG/baseline.err"
 brc=$?
 [ $brc -eq 0 ] || tail -5 "$LOG/baseline.err"
