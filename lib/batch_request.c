@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "json_print.h"
 #include "paths.h"
 #include "records.h"
 
@@ -145,7 +146,7 @@ char *pv_batch_request_line(const pv_batch_request_opts *o, const char *custom_i
     cJSON_AddItemToArray(messages, sys);
     cJSON_AddItemToArray(messages, user);
     cJSON_AddNumberToObject(body, "temperature", o->temperature);
-    char *line = cJSON_PrintUnformatted(req);
+    char *line = pv_json_print(req);
     cJSON_Delete(req);
     if (!line)
         pv_die(PV_EXIT_SYSTEM, "out of memory");

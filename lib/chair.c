@@ -141,50 +141,6 @@ cJSON *pv_chair_summary_json(const pv_chair_totals *t)
     return o;
 }
 
-char *pv_summary_line(const cJSON *flat)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
-        return NULL;
-    fputc('{', mem);
-    const cJSON *item;
-    bool first = true;
-    cJSON_ArrayForEach(item, flat) {
-        cJSON *key = cJSON_CreateString(item->string ? item->string : "");
-        char *k = key ? cJSON_PrintUnformatted(key) : NULL;
-        fprintf(mem, "%s%s:", first ? "" : ",", k ? k : "\"\"");
-        free(k);
-        cJSON_Delete(key);
-        first = false;
-        if (cJSON_IsNumber(item)) {
-            char num[40];
-            double d = item->valuedouble;
-            if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
-                snprintf(num, sizeof num, "%lld", (long long)d);
-            } else {
-                for (int prec = 15; prec <= 17; prec++) { /* shortest exact form */
-                    snprintf(num, sizeof num, "%.*g", prec, d);
-                    if (strtod(num, NULL) == d)
-                        break;
-                }
-            }
-            fputs(num, mem);
-        } else {
-            char *v = cJSON_PrintUnformatted(item);
-            fputs(v ? v : "null", mem);
-            free(v);
-        }
-    }
-    fputc('}', mem);
-    if (fclose(mem) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
 static void row_ratio(FILE *f, const char *name, long num, long den, bool percent)
 {
     if (den <= 0)

@@ -62,12 +62,6 @@ cJSON *pv_chair_record_json(const pv_lexicon *lex, const pv_chair_record *r);
  *  hallucinated_mentions, hallucinated_records, gt_objects, recalled_objects} */
 cJSON *pv_chair_summary_json(const pv_chair_totals *t);
 
-/* One line of JSON (no newline, malloc'ed) for a flat summary object (strings,
- * numbers, booleans, null), like cJSON_PrintUnformatted but with each number in
- * the shortest form that reads back to the same double (cJSON may drop the last
- * bit of a ratio). Used for the CHAIR and POPE summaries. NULL if out of memory. */
-char *pv_summary_line(const cJSON *flat);
-
 /* A human-readable table of the totals. */
 void pv_chair_print_table(FILE *f, const pv_chair_totals *t, const char *field);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "json_print.h"
 #include "paths.h"
 
 /* One neighbour of an object and how many images hold both. */
@@ -248,7 +249,7 @@ char *pv_cooccur_to_json(const pv_cooccur *co)
         free(adj);
     }
     free(order);
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = pv_json_print(root);
     cJSON_Delete(root);
     if (!text)
         pv_die(PV_EXIT_SYSTEM, "out of memory");

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "json_print.h"
 #include "records.h"
 
 struct pv_pair_output {
@@ -31,7 +32,7 @@ pv_pair_output *pv_pair_output_open(const char *path, bool array)
 
 char *pv_pair_print(const cJSON *obj)
 {
-    char *text = cJSON_PrintUnformatted(obj);
+    char *text = pv_json_print(obj);
     if (!text)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
     return text;

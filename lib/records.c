@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "diag.h"
+#include "json_print.h"
 #include "outfile.h"
 #include "utf8.h"
 
@@ -312,7 +313,7 @@ void pv_rec_set_number(cJSON *rec, const char *name, double value)
 struct pv_writer {
     pv_outfile *out;
     char *buf;
-    int cap;
+    size_t cap;
 };
 
 pv_writer *pv_writer_open(const char *path)
@@ -324,8 +325,6 @@ pv_writer *pv_writer_open(const char *path)
     if (!w)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
     w->out = out;
-    w->cap = 4096;
-    w->buf = xrealloc(NULL, (size_t)w->cap);
     return w;
 }
 
@@ -337,14 +336,8 @@ void pv_writer_put_line(pv_writer *w, const char *line, size_t len)
 
 void pv_writer_put(pv_writer *w, const cJSON *rec)
 {
-    /* cJSON_PrintPreallocated reuses one buffer; it needs a little slack. */
-    while (!cJSON_PrintPreallocated((cJSON *)rec, w->buf, w->cap, false)) {
-        if (w->cap > (1 << 30))
-            pv_die(PV_EXIT_SYSTEM, "record too large to print");
-        w->cap *= 2;
-        w->buf = xrealloc(w->buf, (size_t)w->cap);
-    }
-    pv_writer_put_line(w, w->buf, strlen(w->buf));
+    size_t len = pv_json_print_into(rec, &w->buf, &w->cap);
+    pv_writer_put_line(w, w->buf, len);
 }
 
 void pv_writer_close(pv_writer *w)

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "coco.h"
 #include "diag.h"
+#include "json_print.h"
 #include "lexicon.h"
 #include "outfile.h"
 #include "pope.h"
@@ -121,7 +122,7 @@ static void put_summaries(const settings *s, pv_writer *w, cJSON **objs, int n)
 {
     if (!s->summary) {
         for (int i = 0; i < n; i++) {
-            char *line = pv_summary_line(objs[i]);
+            char *line = pv_json_print(objs[i]);
             if (!line)
                 pv_die(PV_EXIT_SYSTEM, "out of memory");
             pv_writer_put_line(w, line, strlen(line));
@@ -135,7 +136,7 @@ static void put_summaries(const settings *s, pv_writer *w, cJSON **objs, int n)
     if (!mem)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
     for (int i = 0; i < n; i++) {
-        char *line = pv_summary_line(objs[i]);
+        char *line = pv_json_print(objs[i]);
         if (!line)
             pv_die(PV_EXIT_SYSTEM, "out of memory");
         fprintf(mem, "%s\n", line);
