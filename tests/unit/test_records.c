@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "diag.h"
+#include "json_print.h"
 #include "records.h"
 #include "utf8.h"
 
@@ -80,6 +81,24 @@ int main(void)
     CHECK(strcmp(line, "{\"id\":\"x\",\"rejected\":\"new\",\"keep\":[1,{\"a\":null}],\"added\":\"y\"}\n") == 0,
           "fields kept in order, replaced in place, new ones appended");
 
+    /* Numbers come out in their shortest exact form: every double reads back equal. */
+    {
+        double vals[] = {6.0 / 7.0, 0.1, 1e300, -2.5e-7, 123456789.125, 1.0 / 3.0, 2e-308};
+        int exact = 0;
+        for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+            cJSON *num = cJSON_CreateNumber(vals[i]);
+            char *printed = pv_json_print(num);
+            exact += strtod(printed, NULL) == vals[i];
+            free(printed);
+            cJSON_Delete(num);
+        }
+        CHECK(exact == 7, "numbers printed exactly (6/7, 0.1, 1e300, ...)");
+        cJSON *s = cJSON_CreateString("q\"b\\c\n\x01\xc3\xa9");
+        char *escaped = pv_json_print(s);
+        CHECK(strcmp(escaped, "\"q\\\"b\\\\c\\n\\u0001\xc3\xa9\"") == 0, "strings escaped as JSON requires");
+        free(escaped);
+        cJSON_Delete(s);
+    }
     CHECK(pv_utf8_invalid_at("h\xc3\xa9", 3) == (size_t)-1, "valid UTF-8");
     CHECK(pv_utf8_invalid_at("0123456789abcdefgh\xff", 19) == 18, "invalid byte after ASCII runs");
     CHECK(pv_utf8_invalid_at("0123456789abcdef\xe2\x82\xac!", 20) == (size_t)-1,
