@@ -26,6 +26,8 @@ trap 'rm -rf "$work"' EXIT
 image=$FIXTURE/image.png
 printf '{"id":"bench","image":"%s","prompt":"Describe this image in detail."}\n' "$image" >"$work/rec.jsonl"
 
+# Wall-clock figures on a shared machine: say how busy it was.
+echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 echo "generating the random model (239M parameters, F32)..."
 $PY bench/caption_torch.py make-model "$work/large" >/dev/null
 
