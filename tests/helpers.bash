@@ -18,7 +18,7 @@ setup_tmp() {
     TMP=$(mktemp -d "${BATS_TMPDIR:-/tmp}/pv-test.XXXXXX")
 }
 teardown_tmp() {
-    [ -n "${TMP:-}" ] && rm -rf "$TMP"
+    [ -z "${TMP:-}" ] || rm -rf "$TMP"
 }
 
 # Succeeds when |got - want| <= rtol |want| (rtol default 1e-4); prints both and the error.
