@@ -62,6 +62,17 @@ static void token_logps(const float *logits, const int32_t *ids, int n, int V, f
     }
 }
 
+/* Golden arrays, freed at the end (so that a run under ASan reports no leak). */
+static void *kept[32];
+static int n_kept;
+
+static void *keep(void *p)
+{
+    if (n_kept < (int)(sizeof kept / sizeof *kept))
+        kept[n_kept++] = p;
+    return p;
+}
+
 static int same_tokens(const char *what, const int32_t *got, int n_got, const int32_t *want,
                        int n_want)
 {
@@ -120,19 +131,20 @@ int main(void)
     }
 
     /* Image features. */
-    float *pixels = golden_f32("pixel_values", (size_t)3 * 56 * 56);
+    float *pixels = keep(golden_f32("pixel_values", (size_t)3 * 56 * 56));
     float *feat_cpu = malloc((size_t)n_img * D * sizeof(float));
     float *feat_gpu = malloc((size_t)n_img * D * sizeof(float));
     pv_llava_image_features(&m, pixels, feat_cpu);
     CHECK(pv_cuda_image_features(g, pixels, 1, feat_gpu, err, sizeof err) == 0,
           "GPU image features run");
     golden_check("image features vs CPU", feat_gpu, feat_cpu, (size_t)n_img * D, RTOL, ATOL_OF_MAX);
-    golden_check("image features vs golden", feat_gpu, golden_f32("image_features", (size_t)n_img * D),
-                 (size_t)n_img * D, RTOL, ATOL_OF_MAX);
+    golden_check("image features vs golden", feat_gpu,
+                 keep(golden_f32("image_features", (size_t)n_img * D)), (size_t)n_img * D, RTOL,
+                 ATOL_OF_MAX);
 
     /* Every logit of the chosen sequence. */
     int n;
-    int32_t *ids = golden_i32("chosen_ids", &n);
+    int32_t *ids = keep(golden_i32("chosen_ids", &n));
     float *lg_cpu = malloc((size_t)n * V * sizeof(float)), *lg_gpu = malloc((size_t)n * V * sizeof(float));
     pv_lm_session *cs = pv_lm_session_new(&m, n + 16, false);
     pv_lm_prefill_all(cs, ids, n, feat_cpu, lg_cpu);
@@ -141,11 +153,13 @@ int main(void)
         printf("# %s\n", pv_cuda_session_error(s));
     golden_check("chosen logits, GPU fp32 vs CPU", lg_gpu, lg_cpu, (size_t)n * V, RTOL, ATOL_OF_MAX);
     golden_check("last 8 logits vs golden", lg_gpu + (size_t)(n - 8) * V,
-                 golden_f32("logits_last8", (size_t)8 * V), (size_t)8 * V, RTOL, ATOL_OF_MAX);
+                 keep(golden_f32("logits_last8", (size_t)8 * V)), (size_t)8 * V, RTOL,
+                 ATOL_OF_MAX);
     float *lp = malloc((size_t)n * sizeof(float));
     token_logps(lg_gpu, ids, n, V, lp);
     golden_check("chosen token log-probs vs golden (fp32)", lp,
-                 golden_f32("chosen_token_logps", (size_t)n - 1), (size_t)n - 1, RTOL, ATOL_OF_MAX);
+                 keep(golden_f32("chosen_token_logps", (size_t)n - 1)), (size_t)n - 1, RTOL,
+                 ATOL_OF_MAX);
 
     /* KV cache: the same sequence as a prefill of n - 4 tokens then 4 decoding steps. */
     {
@@ -169,8 +183,8 @@ int main(void)
 
     /* Greedy decoding. */
     int n_prompt, n_greedy;
-    int32_t *prompt = golden_i32("prompt_ids", &n_prompt);
-    int32_t *want_greedy = golden_i32("greedy12", &n_greedy);
+    int32_t *prompt = keep(golden_i32("prompt_ids", &n_prompt));
+    int32_t *want_greedy = keep(golden_i32("greedy12", &n_greedy));
     pv_gen_params gp = pv_gen_params_default(&m);
     gp.max_new_tokens = n_greedy;
     gp.adapters_off = true;
@@ -282,7 +296,7 @@ int main(void)
             pv_cuda_session *sb = new_session(gb, 1, n + 16, false);
             pv_cuda_prefill_all(sb, 0, ids, n, feat_b, lg2);
             token_logps(lg2, ids, n, V, lp);
-            float *want = golden_f32("chosen_token_logps", (size_t)n - 1);
+            float *want = keep(golden_f32("chosen_token_logps", (size_t)n - 1));
             double worst = 0, max_logit = 0;
             for (int t = 0; t + 1 < n; t++)
                 worst = fmax(worst, fabs(lp[t] - want[t]));
@@ -309,5 +323,7 @@ int main(void)
     pv_lm_session_free(cs);
     pv_llava_free(&m);
     free(feat_cpu), free(feat_gpu), free(lg_cpu), free(lg_gpu), free(lp);
+    while (n_kept)
+        free(kept[--n_kept]);
     return check_done();
 }
