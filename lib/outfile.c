@@ -47,9 +47,20 @@ pv_outfile *pv_outfile_open_mode(const char *path, bool gzip)
     f->path = strdup(path);
     f->slot = -1;
     int fd;
+    struct stat st;
     if (strcmp(path, "-") == 0) {
         fflush(stdout);
         fd = dup(STDOUT_FILENO);
+    } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* A device or pipe (/dev/null, /dev/full, a FIFO) is written in place:
+         * renaming a temporary file over it would replace the device itself. */
+        fd = open(path, O_WRONLY | O_TRUNC);
+        if (fd < 0) {
+            pv_error("%s: cannot open: %s", path, strerror(errno));
+            free(f->path);
+            free(f);
+            return NULL;
+        }
     } else {
         size_t n = strlen(path) + 32;
         f->tmp = malloc(n);

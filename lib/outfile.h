@@ -1,7 +1,9 @@
 /* Atomic output files: written under a temporary name beside the target and
  * renamed over it only when complete, so an interrupted or failed run never
  * leaves a half-written file that looks whole. "-" means standard output
- * (written directly). Names ending in ".gz" are compressed with zlib. */
+ * (written directly), and so is a target that exists and is not a regular file
+ * (/dev/null, /dev/full, a FIFO): renaming over a device would replace it.
+ * Names ending in ".gz" are compressed with zlib. */
 #ifndef PV_OUTFILE_H
 #define PV_OUTFILE_H
 

@@ -138,3 +138,14 @@ print(p.returncode, repr(err))' "$TMP/big.jsonl"
     assert_success
     assert_output --regexp "^(-13|3) b''$"
 }
+
+@test "-o onto a device writes to it and leaves the device in place" {
+    [ -c /dev/full ] || skip "no /dev/full"
+    run --separate-stderr pv-pair --require '' -o /dev/full <<<'{"id": "1"}'
+    assert_failure 3
+    [[ "$stderr" == *"/dev/full: write error"* ]]
+    [ -c /dev/full ]
+    run --separate-stderr pv-pair --require '' -q -o /dev/null <<<'{"id": "1"}'
+    assert_success
+    [ -c /dev/null ]
+}
