@@ -67,6 +67,11 @@ man_example_commands() {
     assert_failure 2
     run --separate-stderr pv-caption --model model --max-new-tokens 0 pairs.jsonl
     assert_failure 2
+    run --separate-stderr pv-caption --model model --batch 4 pairs.jsonl
+    assert_failure 2
+    [[ $stderr == *"--device cuda"* ]]
+    run --separate-stderr pv-caption --model model --device cuda --score chosen pairs.jsonl
+    assert_failure 2
 }
 
 @test "greedy decoding: the 12 tokens and text transformers generated" {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chat_template.h"
+#include "caption_cuda.h"
 #include "cli.h"
 #include "clip_preprocess.h"
 #include "diag.h"
@@ -45,6 +46,8 @@ static const char usage[] =
     "                           the record's FIELD as the response, instead of generating\n"
     "      --describe           print the resolved configuration as JSON and exit\n"
     "      --device NAME        cpu (default) or cuda\n"
+    "      --dtype TYPE         with cuda: weights as bf16 (default), fp16 or fp32\n"
+    "      --batch N            with cuda: records generated at once (16)\n"
     "  -j, --threads N          compute threads\n"
     "      --timings            print a JSON line of timings on standard error at the end\n"
     "  -o, --output FILE        write records to FILE (atomically) instead of stdout\n"
@@ -56,7 +59,7 @@ static const char usage[] =
 enum {
     OPT_MODEL, OPT_ADAPTER, OPT_TEMPLATE, OPT_PROMPT, OPT_MAX_NEW, OPT_TEMPERATURE, OPT_TOP_P,
     OPT_SEED, OPT_FIELD, OPT_TOKENS, OPT_IMAGE_ROOT, OPT_ASPECT, OPT_POPE, OPT_SCORE,
-    OPT_DESCRIBE, OPT_DEVICE, OPT_THREADS, OPT_TIMINGS, OPT_OUTPUT,
+    OPT_DESCRIBE, OPT_DEVICE, OPT_THREADS, OPT_TIMINGS, OPT_OUTPUT, OPT_DTYPE, OPT_BATCH,
 };
 
 static const pv_option options[] = {
@@ -79,6 +82,8 @@ static const pv_option options[] = {
     {"threads", 'j', PV_ARG_REQUIRED, OPT_THREADS},
     {"timings", 0, PV_ARG_NONE, OPT_TIMINGS},
     {"output", 'o', PV_ARG_REQUIRED, OPT_OUTPUT},
+    {"dtype", 0, PV_ARG_REQUIRED, OPT_DTYPE},
+    {"batch", 0, PV_ARG_REQUIRED, OPT_BATCH},
     {0},
 };
 
@@ -88,12 +93,13 @@ static const pv_option options[] = {
 
 typedef struct settings {
     const char *model_dir, *adapter_dir, *prompt, *field, *image_root, *score_field, *output;
+    const char *dtype; /* --device cuda only; NULL: the GPU path's default */
     enum pv_template template;
     enum pv_image_aspect aspect;
-    int max_new_tokens, threads;
+    int max_new_tokens, threads, batch;
     float temperature, top_p;
     uint64_t seed;
-    bool pope, describe, tokens, timings, field_given;
+    bool pope, describe, tokens, timings, field_given, cuda, batch_given;
 } settings;
 
 /* What the run measured, for the summary and --timings. */
@@ -101,6 +107,7 @@ typedef struct timings {
     long records, prefill_tokens, decode_tokens;
     double image_s, prefill_s, decode_s, score_s;
     long score_tokens;
+    double generate_s; /* --device cuda: prefill and decoding together, batched */
 } timings;
 
 /* Everything loaded once and reused for every record. */
@@ -109,13 +116,22 @@ typedef struct captioner {
     pv_llava_model model;
     pv_tokenizer *tok;
     int image_size, n_image_tokens, hidden, vocab, context;
+    int32_t image_token, eos;
     float *pixels, *features, *logits;
     void *sample_scratch;
     pv_lm_session *session;
     int session_capacity;
     int32_t *generated;
+    int max_generated; /* capacity of each generation buffer */
     timings t;
     pv_progress progress;
+    /* --device cuda: records wait in a batch (in input order) until it is full. */
+    pv_caption_gpu *gpu;
+    int batch, queued;
+    cJSON **queue;
+    int32_t **queue_ids, **queue_out;
+    int *queue_n_ids, *queue_n_out;
+    float *batch_pixels, *batch_features;
 } captioner;
 
 /* The k-th uniform number of a generation under --seed, the same stream as
@@ -175,9 +191,11 @@ static settings parse_options(int argc, char **argv, const char ***inputs, int *
         case OPT_POPE: s.pope = true; break;
         case OPT_SCORE: s.score_field = val; break;
         case OPT_DESCRIBE: s.describe = true; break;
-        case OPT_DEVICE:
-            if (pv_parse_choice("--device", val, devices) == 1)
-                pv_die(PV_EXIT_SYSTEM, "--device cuda: this build has no CUDA backend yet; use --device cpu");
+        case OPT_DEVICE: s.cuda = pv_parse_choice("--device", val, devices) == 1; break;
+        case OPT_DTYPE: s.dtype = val; break;
+        case OPT_BATCH:
+            s.batch = (int)pv_parse_int("--batch", val, 1, 4096);
+            s.batch_given = true;
             break;
         case OPT_THREADS: s.threads = (int)pv_parse_int("--threads", val, 1, 1024); break;
         case OPT_TIMINGS: s.timings = true; break;
@@ -195,6 +213,12 @@ static settings parse_options(int argc, char **argv, const char ***inputs, int *
         s.field = "answer";
     if (s.score_field && !*s.score_field)
         pv_usage_error("--score needs a field name");
+    if (!s.cuda && (s.dtype || s.batch_given))
+        pv_usage_error("--dtype and --batch apply to --device cuda");
+    if (s.cuda && s.score_field)
+        pv_usage_error("--score runs on --device cpu only");
+    if (!s.batch_given)
+        s.batch = 16;
     return s;
 }
 
@@ -237,18 +261,30 @@ static void captioner_open(captioner *c, const settings *s)
     char err[1024];
     memset(c, 0, sizeof *c);
     c->set = s;
-    if (pv_llava_load(s->model_dir, &c->model, err, sizeof err) != 0)
-        pv_die(PV_EXIT_SYSTEM, "%s", err); /* err names the file */
-    if (s->adapter_dir && pv_llava_load_adapter(&c->model, s->adapter_dir, err, sizeof err) != 0)
-        pv_die(PV_EXIT_SYSTEM, "%s", err);
+    const pv_llava_config *cfg;
+    if (s->cuda) {
+        c->gpu = pv_caption_gpu_open(s->model_dir, s->adapter_dir, s->dtype, s->batch, err,
+                                     sizeof err);
+        if (!c->gpu)
+            pv_die(PV_EXIT_SYSTEM, "--device cuda: %s", err);
+        cfg = pv_caption_gpu_config(c->gpu);
+        c->n_image_tokens = pv_llava_config_image_tokens(cfg);
+    } else {
+        if (pv_llava_load(s->model_dir, &c->model, err, sizeof err) != 0)
+            pv_die(PV_EXIT_SYSTEM, "%s", err); /* err names the file */
+        if (s->adapter_dir && pv_llava_load_adapter(&c->model, s->adapter_dir, err, sizeof err) != 0)
+            pv_die(PV_EXIT_SYSTEM, "%s", err);
+        cfg = &c->model.cfg;
+        c->n_image_tokens = pv_llava_n_image_features(&c->model);
+    }
     char *tok_path = path_join(s->model_dir, "tokenizer.json");
     c->tok = pv_tokenizer_load(tok_path, err, sizeof err);
     if (!c->tok)
         pv_die(PV_EXIT_SYSTEM, "%s: %s", tok_path, err);
     free(tok_path);
-    const pv_llava_config *cfg = &c->model.cfg;
     c->image_size = cfg->vision.image_size;
-    c->n_image_tokens = pv_llava_n_image_features(&c->model);
+    c->image_token = cfg->image_token_index;
+    c->eos = cfg->text.eos_token_id;
     c->hidden = cfg->text.hidden_size;
     c->vocab = cfg->text.vocab_size;
     c->context = cfg->text.max_position_embeddings;
@@ -257,15 +293,40 @@ static void captioner_open(captioner *c, const settings *s)
     c->logits = xmalloc(sizeof(float) * (size_t)c->vocab);
     c->sample_scratch = xmalloc(pv_sample_scratch_size(c->vocab));
     /* No generation outlives the context (generate() clips to it). */
-    int most = s->max_new_tokens < c->context + 1 ? s->max_new_tokens : c->context + 1;
-    c->generated = xmalloc(sizeof(int32_t) * (size_t)most);
+    c->max_generated = s->max_new_tokens < c->context + 1 ? s->max_new_tokens : c->context + 1;
+    c->generated = xmalloc(sizeof(int32_t) * (size_t)c->max_generated);
+    if (c->gpu) {
+        int b = c->batch = pv_caption_gpu_batch(c->gpu);
+        c->queue = xmalloc(sizeof *c->queue * (size_t)b);
+        c->queue_ids = xmalloc(sizeof *c->queue_ids * (size_t)b);
+        c->queue_out = xmalloc(sizeof *c->queue_out * (size_t)b);
+        c->queue_n_ids = xmalloc(sizeof *c->queue_n_ids * (size_t)b);
+        c->queue_n_out = xmalloc(sizeof *c->queue_n_out * (size_t)b);
+        for (int i = 0; i < b; i++)
+            c->queue_out[i] = xmalloc(sizeof(int32_t) * (size_t)c->max_generated);
+        c->batch_pixels = xmalloc(sizeof(float) * 3 * (size_t)c->image_size * c->image_size * b);
+        c->batch_features = xmalloc(sizeof(float) * (size_t)c->n_image_tokens * c->hidden * b);
+    }
 }
 
 static void captioner_close(captioner *c)
 {
     pv_lm_session_free(c->session);
     pv_tokenizer_free(c->tok);
-    pv_llava_free(&c->model);
+    if (c->gpu) {
+        pv_caption_gpu_close(c->gpu);
+        for (int i = 0; i < c->batch; i++)
+            free(c->queue_out[i]);
+        free(c->queue);
+        free(c->queue_ids);
+        free(c->queue_out);
+        free(c->queue_n_ids);
+        free(c->queue_n_out);
+        free(c->batch_pixels);
+        free(c->batch_features);
+    } else {
+        pv_llava_free(&c->model);
+    }
     free(c->pixels);
     free(c->features);
     free(c->logits);
@@ -274,7 +335,8 @@ static void captioner_close(captioner *c)
 }
 
 /* The record's image through CLIP and the projector into c->features. */
-static bool encode_image(captioner *c, const pv_reader *r, const cJSON *rec)
+/* The record's image, CLIP-preprocessed into pixels. false after a bad record. */
+static bool load_image(captioner *c, const pv_reader *r, const cJSON *rec, float *pixels)
 {
     const char *image = pv_rec_string(r, rec, "image", true);
     if (!image)
@@ -285,15 +347,25 @@ static bool encode_image(captioner *c, const pv_reader *r, const cJSON *rec)
         pv_die(PV_EXIT_SYSTEM, "out of memory");
     char err[512];
     double t0 = pv_now();
-    bool ok = pv_clip_preprocess_file(path, c->image_size, c->set->aspect, c->pixels, err,
+    bool ok = pv_clip_preprocess_file(path, c->image_size, c->set->aspect, pixels, err,
                                       sizeof err) == 0;
+    c->t.image_s += pv_now() - t0;
     if (!ok)
         pv_bad_record(pv_reader_name(r), pv_reader_line(r), "%s: %s", path, err);
-    else if (pv_llava_image_features(&c->model, c->pixels, c->features) != 0)
-        pv_die(PV_EXIT_SYSTEM, "out of memory running the vision tower");
-    c->t.image_s += pv_now() - t0;
     free(path);
     return ok;
+}
+
+/* The record's image through CLIP and the projector into c->features (CPU). */
+static bool encode_image(captioner *c, const pv_reader *r, const cJSON *rec)
+{
+    if (!load_image(c, r, rec, c->pixels))
+        return false;
+    double t0 = pv_now();
+    if (pv_llava_image_features(&c->model, c->pixels, c->features) != 0)
+        pv_die(PV_EXIT_SYSTEM, "out of memory running the vision tower");
+    c->t.image_s += pv_now() - t0;
+    return true;
 }
 
 /* The instruction: --pope builds it from the question, else --prompt, else the record's
@@ -371,7 +443,6 @@ static int generate(captioner *c, const int32_t *prompt, int n_prompt, const pv_
     int room = c->context - n_prompt + 1;
     int max_new = s->max_new_tokens < room ? s->max_new_tokens : room;
     pv_lm_session *sess = session_for(c, n_prompt + max_new - 1);
-    int32_t eos = c->model.cfg.text.eos_token_id;
     double t0 = pv_now();
     if (pv_lm_prefill(sess, prompt, n_prompt, c->features, c->logits) != 0)
         pv_die(PV_EXIT_SYSTEM, "%s:%ld: %s", pv_reader_name(r), pv_reader_line(r),
@@ -384,7 +455,7 @@ static int generate(captioner *c, const int32_t *prompt, int n_prompt, const pv_
         double u = s->temperature > 0 ? sample_uniform(s->seed, (uint64_t)n) : 0.0;
         int32_t next = pv_sample(c->logits, c->vocab, s->temperature, s->top_p, u,
                                  c->sample_scratch);
-        if (next == eos)
+        if (next == c->eos)
             break;
         c->generated[n++] = next;
         pv_progress_add(&c->progress, 1);
@@ -400,16 +471,84 @@ static int generate(captioner *c, const int32_t *prompt, int n_prompt, const pv_
 }
 
 /* Captions (or answers) one record. false after a bad record. */
-static bool caption_record(captioner *c, const pv_reader *r, cJSON *rec)
+/* The response's fields: FIELD (decoded, stripped) and, with --tokens, FIELD_tokens. */
+static void set_response(const captioner *c, cJSON *rec, const int32_t *ids, int k)
+{
+    const settings *s = c->set;
+    char *text = pv_tokenizer_decode(c->tok, ids, (size_t)k, true);
+    if (!text)
+        pv_die(PV_EXIT_SYSTEM, "out of memory");
+    pv_rec_set_string(rec, s->field, strip(text));
+    free(text);
+    if (s->tokens) {
+        char name[256];
+        snprintf(name, sizeof name, "%s_tokens", s->field);
+        pv_rec_set(rec, name, ids_array(ids, k));
+    }
+}
+
+enum record_result { RECORD_BAD, RECORD_DONE, RECORD_QUEUED };
+
+/* --device cuda: generates for the queued records at once, fills in and writes them,
+ * in input order. */
+static void gpu_flush(captioner *c, pv_writer *w)
+{
+    int n = c->queued;
+    if (n == 0)
+        return;
+    char err[512];
+    size_t feat_size = (size_t)c->n_image_tokens * c->hidden;
+    const float **feats = xmalloc(sizeof *feats * (size_t)n);
+    int longest = 0;
+    for (int i = 0; i < n; i++) {
+        feats[i] = c->batch_features + (size_t)i * feat_size;
+        longest = c->queue_n_ids[i] > longest ? c->queue_n_ids[i] : longest;
+    }
+    double t0 = pv_now();
+    if (pv_caption_gpu_features(c->gpu, c->batch_pixels, n, c->batch_features, err, sizeof err) != 0)
+        pv_die(PV_EXIT_SYSTEM, "--device cuda: %s", err);
+    double t1 = pv_now();
+    /* As on the CPU, no sequence outgrows the context: the last token is not fed back. */
+    int room = c->context - longest + 1;
+    pv_gen_params p = {
+        .max_new_tokens = c->max_generated < room ? c->max_generated : room,
+        .temperature = c->set->temperature,
+        .top_p = c->set->top_p,
+        .seed = c->set->seed,
+        .eos = c->eos,
+        .adapters_off = false,
+    };
+    if (pv_caption_gpu_generate(c->gpu, n, (const int32_t *const *)c->queue_ids, c->queue_n_ids,
+                                feats, &p, c->queue_out, c->queue_n_out, err, sizeof err) != 0)
+        pv_die(PV_EXIT_SYSTEM, "--device cuda: %s", err);
+    c->t.image_s += t1 - t0;
+    c->t.generate_s += pv_now() - t1;
+    for (int i = 0; i < n; i++) {
+        set_response(c, c->queue[i], c->queue_out[i], c->queue_n_out[i]);
+        pv_writer_put(w, c->queue[i]);
+        c->t.records++;
+        c->t.prefill_tokens += c->queue_n_ids[i];
+        c->t.decode_tokens += c->queue_n_out[i];
+        pv_progress_add(&c->progress, c->queue_n_out[i]);
+        cJSON_Delete(c->queue[i]);
+        free(c->queue_ids[i]);
+    }
+    free(feats);
+    c->queued = 0;
+}
+
+/* Captions (or answers) one record; with --device cuda, queues it for gpu_flush. */
+static enum record_result caption_record(captioner *c, const pv_reader *r, cJSON *rec)
 {
     const settings *s = c->set;
     char *prompt = record_prompt(c, r, rec);
     if (!prompt)
-        return false;
+        return RECORD_BAD;
     int32_t *ids = NULL;
-    long n = pv_chat_prompt_ids(c->tok, s->template, prompt, c->model.cfg.image_token_index,
+    long n = pv_chat_prompt_ids(c->tok, s->template, prompt, c->image_token,
                                 c->n_image_tokens, &ids);
-    bool ok = false;
+    enum record_result result = RECORD_BAD;
+    size_t plane = 3 * (size_t)c->image_size * c->image_size;
     if (n < 0)
         pv_bad_record(pv_reader_name(r), pv_reader_line(r),
                       "cannot build the prompt (does it contain \"<image>\"?)");
@@ -417,23 +556,23 @@ static bool caption_record(captioner *c, const pv_reader *r, cJSON *rec)
         pv_bad_record(pv_reader_name(r), pv_reader_line(r),
                       "the prompt is %ld tokens, longer than the model's context of %d",
                       n, c->context);
-    else if (encode_image(c, r, rec)) {
-        int k = generate(c, ids, (int)n, r);
-        char *text = pv_tokenizer_decode(c->tok, c->generated, (size_t)k, true);
-        if (!text)
-            pv_die(PV_EXIT_SYSTEM, "out of memory");
-        pv_rec_set_string(rec, s->field, strip(text));
-        free(text);
-        if (s->tokens) {
-            char name[256];
-            snprintf(name, sizeof name, "%s_tokens", s->field);
-            pv_rec_set(rec, name, ids_array(c->generated, k));
+    else if (c->gpu) {
+        if (load_image(c, r, rec, c->batch_pixels + (size_t)c->queued * plane)) {
+            c->queue[c->queued] = rec;
+            c->queue_ids[c->queued] = ids;
+            c->queue_n_ids[c->queued] = (int)n;
+            c->queued++;
+            ids = NULL; /* the queue owns it now */
+            result = RECORD_QUEUED;
         }
-        ok = true;
+    } else if (encode_image(c, r, rec)) {
+        int k = generate(c, ids, (int)n, r);
+        set_response(c, rec, c->generated, k);
+        result = RECORD_DONE;
     }
     free(ids);
     free(prompt);
-    return ok;
+    return result;
 }
 
 /* --score FIELD: log p(FIELD + </s> | prompt, image), summed over the response. */
@@ -449,7 +588,7 @@ static bool score_record(captioner *c, const pv_reader *r, cJSON *rec)
     int32_t *ids = NULL;
     long start = 0;
     long n = pv_chat_sequence_ids(c->tok, s->template, prompt, response,
-                                  c->model.cfg.image_token_index, c->n_image_tokens, &ids, &start);
+                                  c->image_token, c->n_image_tokens, &ids, &start);
     bool ok = false;
     char err[512];
     if (n < 0)
@@ -490,7 +629,12 @@ static void report(const captioner *c)
 {
     const timings *t = &c->t;
     if (!pv_quiet) {
-        if (c->set->score_field)
+        if (c->gpu)
+            pv_info("%ld record%s, %ld tokens generated at %.1f tokens/s (batches of %d, "
+                    "prefill included)",
+                    t->records, t->records == 1 ? "" : "s", t->decode_tokens,
+                    rate(t->decode_tokens, t->generate_s), c->batch);
+        else if (c->set->score_field)
             pv_info("%ld record%s scored, %ld tokens at %.1f tokens/s", t->records,
                     t->records == 1 ? "" : "s", t->score_tokens, rate(t->score_tokens, t->score_s));
         else
@@ -501,9 +645,10 @@ static void report(const captioner *c)
     if (c->set->timings)
         fprintf(stderr,
                 "{\"records\":%ld,\"image_s\":%.6f,\"prefill_tokens\":%ld,\"prefill_s\":%.6f,"
-                "\"decode_tokens\":%ld,\"decode_s\":%.6f,\"score_tokens\":%ld,\"score_s\":%.6f}\n",
+                "\"decode_tokens\":%ld,\"decode_s\":%.6f,\"score_tokens\":%ld,\"score_s\":%.6f,"
+                "\"generate_s\":%.6f}\n",
                 t->records, t->image_s, t->prefill_tokens, t->prefill_s, t->decode_tokens,
-                t->decode_s, t->score_tokens, t->score_s);
+                t->decode_s, t->score_tokens, t->score_s, t->generate_s);
 }
 
 int main(int argc, char **argv)
@@ -534,13 +679,19 @@ int main(int argc, char **argv)
     while ((got = pv_inputs_next(&in, &rec, &from)) != 0) {
         if (got < 0)
             continue;
-        bool ok = s.score_field ? score_record(&c, from, rec) : caption_record(&c, from, rec);
-        if (ok) {
+        enum record_result res = s.score_field ? (score_record(&c, from, rec) ? RECORD_DONE : RECORD_BAD)
+                                               : caption_record(&c, from, rec);
+        if (res == RECORD_DONE) {
             pv_writer_put(w, rec);
             c.t.records++;
         }
-        cJSON_Delete(rec);
+        if (res != RECORD_QUEUED)
+            cJSON_Delete(rec);
+        if (c.gpu && c.queued == c.batch)
+            gpu_flush(&c, w);
     }
+    if (c.gpu)
+        gpu_flush(&c, w);
     pv_progress_finish(&c.progress);
     pv_inputs_close(&in);
     pv_writer_close(w);
