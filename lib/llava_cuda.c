@@ -159,6 +159,10 @@ void pv_cuda_session_set_layers(pv_cuda_session *s, int n)
 {
 }
 
+void pv_cuda_session_set_graphs(pv_cuda_session *s, bool on)
+{
+}
+
 int pv_cuda_prefill(pv_cuda_session *s, int slot, const int32_t *ids, int n,
                     const float *image_features_host, float *last_logits_host)
 {

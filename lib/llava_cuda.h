@@ -85,6 +85,9 @@ const char *pv_cuda_session_error(const pv_cuda_session *s);
 /* Runs only the first n decoder layers (then the final norm and lm_head), for
  * comparing a large model with a CPU run of a few layers; n < 1 or too many: all. */
 void pv_cuda_session_set_layers(pv_cuda_session *s, int n);
+/* Decoding steps replay a CUDA graph per batch size (default; environment
+ * PV_CUDA_GRAPHS=0 turns it off) or launch every operation (off): same results. */
+void pv_cuda_session_set_graphs(pv_cuda_session *s, bool on);
 
 /* pv_lm_prefill / pv_lm_prefill_all on one slot: appends n tokens (image-token ids
  * take consecutive rows of image_features_host, or NULL); writes the last position's

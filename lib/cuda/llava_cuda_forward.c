@@ -34,6 +34,10 @@ struct pv_cuda_session {
     int *host_rows;                         /* host [rows_cap] */
     float *host_logits;                     /* host [slots][vocab], for sampling */
     void *sample_scratch;
+    /* CUDA graphs of a decoding step, one per number of rows (PV_CUDA_GRAPHS=0: none) */
+    bool use_graphs;
+    void **graphs;                          /* [slots] */
+    unsigned graph_generation;              /* of the scratch buffer they point into */
     char err[256];
 };
 
@@ -220,8 +224,17 @@ pv_cuda_session *pv_cuda_session_new(pv_cuda_model *g, int slots, int max_tokens
     s->feature_row = pv_cuda_malloc(R * sizeof(int));
     s->positions = pv_cuda_malloc(R * sizeof(int));
     s->row_slots = pv_cuda_malloc(R * sizeof(int));
-    bool ok = s->pos && s->host_rows && s->host_logits && s->sample_scratch && cos_h && sin_h &&
-              s->k_cache && s->v_cache && s->cos_tab && s->sin_tab && s->h && s->x && s->q &&
+    s->graphs = calloc(slots, sizeof *s->graphs);
+    const char *graphs_env = getenv("PV_CUDA_GRAPHS");
+    s->use_graphs = !(graphs_env && strcmp(graphs_env, "0") == 0);
+    /* The scratch buffer at its largest now, so that it never moves under a graph:
+     * the activations of the widest product, or the 64 MiB of a weight conversion. */
+    size_t widest = H > I ? H : I;
+    if (qw > widest)
+        widest = qw;
+    size_t scratch = R * widest * 2 > ((size_t)64 << 20) ? R * widest * 2 : ((size_t)64 << 20);
+    bool ok = s->graphs && pv_cuda_reserve_scratch(s->c, scratch) == 0 && s->pos &&
+              s->host_rows && s->host_logits && s->sample_scratch && cos_h && sin_h && s->k_cache && s->v_cache && s->cos_tab && s->sin_tab && s->h && s->x && s->q &&
               s->attn && s->k && s->v && s->gate && s->up && s->lora && s->logits &&
               s->features && s->ids && s->argmax && s->feature_row && s->positions &&
               s->row_slots;
@@ -241,11 +254,22 @@ pv_cuda_session *pv_cuda_session_new(pv_cuda_model *g, int slots, int max_tokens
     return s;
 }
 
+/* Forgets the recorded decoding steps (they are recorded again when next needed). */
+static void drop_graphs(pv_cuda_session *s)
+{
+    for (int i = 0; s->graphs && i < s->slots; i++) {
+        pv_cuda_graph_free(s->graphs[i]);
+        s->graphs[i] = NULL;
+    }
+}
+
 void pv_cuda_session_free(pv_cuda_session *s)
 {
     if (!s)
         return;
     pv_cuda_sync(s->c, NULL, 0);
+    drop_graphs(s);
+    free(s->graphs);
     void *dev[] = {s->k_cache, s->v_cache, s->cos_tab, s->sin_tab, s->h, s->x, s->q, s->attn,
                    s->k, s->v, s->gate, s->up, s->lora, s->logits, s->features, s->ids,
                    s->argmax, s->feature_row, s->positions, s->row_slots};
@@ -280,6 +304,13 @@ void pv_cuda_session_set_layers(pv_cuda_session *s, int n)
 {
     int all = s->g->cfg.text.num_hidden_layers;
     s->n_layers = n < 1 || n > all ? all : n;
+    drop_graphs(s); /* they were recorded with the old count */
+}
+
+void pv_cuda_session_set_graphs(pv_cuda_session *s, bool on)
+{
+    drop_graphs(s);
+    s->use_graphs = on;
 }
 
 /* The rows of one step: one slot's n consecutive tokens from pos0 (prefill), or one
@@ -431,6 +462,37 @@ int pv_cuda_prefill_all(pv_cuda_session *s, int slot, const int32_t *ids, int n,
     return prefill(s, slot, ids, n, image_features_host, false, all_logits_host);
 }
 
+/* The device work of a decoding step of st->n rows (ids, positions and slots already
+ * uploaded): replays its CUDA graph, recording it first if needed. false when graphs
+ * are off or recording failed (then graphs stay off): the caller runs it directly. */
+static bool run_captured(pv_cuda_session *s, const step *st)
+{
+    if (!s->use_graphs)
+        return false;
+    unsigned generation = pv_cuda_scratch_generation(s->c);
+    if (generation != s->graph_generation) {
+        drop_graphs(s);
+        s->graph_generation = generation;
+    }
+    void **graph = &s->graphs[st->n - 1];
+    if (!*graph) {
+        if (pv_cuda_capture_begin(s->c) != 0) {
+            pv_cuda_sync(s->c, NULL, 0); /* clears the error: run directly instead */
+            s->use_graphs = false;
+            return false;
+        }
+        forward_rows(s, st, false);
+        text_linear(s, &s->g->lm_head, s->x, st->n, s->logits);
+        *graph = pv_cuda_capture_end(s->c);
+        if (!*graph) {
+            s->use_graphs = false;
+            return false;
+        }
+    }
+    pv_cuda_graph_launch(s->c, *graph); /* an error shows at the next sync */
+    return true;
+}
+
 /* One token for each of rows slots; logits left in s->logits [rows][vocab]. */
 static int decode(pv_cuda_session *s, int rows, const int *slots, const int32_t *ids)
 {
@@ -457,8 +519,10 @@ static int decode(pv_cuda_session *s, int rows, const int *slots, const int32_t 
         pv_cuda_upload(s->c, s->row_slots, slots, (size_t)rows * sizeof(int)) < 0)
         return synced(s) < 0 ? -1 : session_fail(s, "upload failed");
     step st = {.n = rows, .batched = true};
-    forward_rows(s, &st, false);
-    text_linear(s, &s->g->lm_head, s->x, rows, s->logits);
+    if (!run_captured(s, &st)) {
+        forward_rows(s, &st, false);
+        text_linear(s, &s->g->lm_head, s->x, rows, s->logits);
+    }
     for (int r = 0; r < rows; r++)
         s->pos[slots[r]]++;
     return 0;

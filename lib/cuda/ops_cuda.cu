@@ -19,6 +19,7 @@ struct pv_cuda_ctx {
     cublasHandle_t blas;
     void *scratch;          /* inputs rounded to a weight's type */
     size_t scratch_bytes;
+    unsigned scratch_generation; /* +1 each time scratch moves */
     void *staging;          /* pinned host buffer for conversions on upload */
     size_t staging_bytes;
     char err[256];          /* first error since the last pv_cuda_sync */
@@ -240,11 +241,65 @@ static void *ensure_scratch(pv_cuda_ctx *c, size_t bytes)
     cudaFree(c->scratch);
     c->scratch = NULL;
     c->scratch_bytes = 0;
+    c->scratch_generation++;
     if (!cuda_ok(c, cudaMalloc(&c->scratch, bytes), "scratch"))
         return NULL;
     c->scratch_bytes = bytes;
     return c->scratch;
 }
+
+extern "C" {
+
+unsigned pv_cuda_scratch_generation(const pv_cuda_ctx *c)
+{
+    return c->scratch_generation;
+}
+
+int pv_cuda_reserve_scratch(pv_cuda_ctx *c, size_t bytes)
+{
+    return ensure_scratch(c, bytes) ? 0 : -1;
+}
+
+int pv_cuda_capture_begin(pv_cuda_ctx *c)
+{
+    return cuda_ok(c, cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed),
+                   "cudaStreamBeginCapture") ? 0 : -1;
+}
+
+void *pv_cuda_capture_end(pv_cuda_ctx *c)
+{
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    bool ok = e == cudaSuccess && graph && !c->err[0];
+    if (ok && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess) {
+        exec = NULL;
+        ok = false;
+    }
+    if (graph)
+        cudaGraphDestroy(graph);
+    if (!ok) {
+        /* Nothing ran while capturing: the caller runs the operations directly. */
+        cudaGetLastError();
+        c->err[0] = '\0';
+        return NULL;
+    }
+    return (void *)exec;
+}
+
+int pv_cuda_graph_launch(pv_cuda_ctx *c, void *graph)
+{
+    return cuda_ok(c, cudaGraphLaunch((cudaGraphExec_t)graph, c->stream), "cudaGraphLaunch") ? 0
+                                                                                            : -1;
+}
+
+void pv_cuda_graph_free(void *graph)
+{
+    if (graph)
+        cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
+} /* extern "C" */
 
 /* Uploads n elements of src_bytes_each from the host through the staging buffer in
  * chunks, converting each chunk from src_type to t at dst. */

@@ -35,6 +35,21 @@ void pv_cuda_ctx_free(pv_cuda_ctx *c);
 /* Waits for the queued work. 0, or -1 with the first CUDA/cuBLAS error in err
  * (errors of launches are sticky until reported here). */
 int pv_cuda_sync(pv_cuda_ctx *c, char *err, size_t errlen);
+/* CUDA graphs of a sequence of the operations below (decoding steps, whose launches
+ * cost more than their work at batch 1): between capture_begin and capture_end the
+ * operations are recorded, not run; capture_end returns an executable graph, or NULL
+ * when capturing failed (the operations must then run directly; the error is
+ * cleared). A graph keeps the pointers it was recorded with, the context's scratch
+ * buffer included: pv_cuda_scratch_generation() changes whenever that buffer moves,
+ * and graphs recorded before must then be recorded again. */
+int pv_cuda_capture_begin(pv_cuda_ctx *c);
+void *pv_cuda_capture_end(pv_cuda_ctx *c);
+int pv_cuda_graph_launch(pv_cuda_ctx *c, void *graph);
+void pv_cuda_graph_free(void *graph);
+unsigned pv_cuda_scratch_generation(const pv_cuda_ctx *c);
+/* Grows the scratch buffer to at least bytes now (so that later operations do not). */
+int pv_cuda_reserve_scratch(pv_cuda_ctx *c, size_t bytes);
+
 /* Number of CUDA devices (0 when none or the driver is missing); err says why when 0. */
 int pv_cuda_device_count(char *err, size_t errlen);
 /* "NVIDIA H100 80GB HBM3, 132 SMs, 79.1 GiB" (for logs). */

@@ -19,6 +19,36 @@ struct pv_cuda_ctx {
     int unused;
 };
 
+/* No graphs on the host: capturing fails, and the session runs each step directly. */
+int pv_cuda_capture_begin(pv_cuda_ctx *c)
+{
+    return -1;
+}
+
+void *pv_cuda_capture_end(pv_cuda_ctx *c)
+{
+    return NULL;
+}
+
+int pv_cuda_graph_launch(pv_cuda_ctx *c, void *graph)
+{
+    return -1;
+}
+
+void pv_cuda_graph_free(void *graph)
+{
+}
+
+unsigned pv_cuda_scratch_generation(const pv_cuda_ctx *c)
+{
+    return 0;
+}
+
+int pv_cuda_reserve_scratch(pv_cuda_ctx *c, size_t bytes)
+{
+    return 0;
+}
+
 int pv_cuda_device_count(char *err, size_t errlen)
 {
     return 1;

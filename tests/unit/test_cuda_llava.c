@@ -6,7 +6,8 @@
  * 1e-5 of the tensor's largest magnitude: the golden tests' tolerance, fp32 against
  * float64) of both the CPU path and the golden values; greedy12 identical; the KV
  * cache (prefill + decode steps) and batched decoding of prompts of different lengths
- * agree with one-sequence runs; sampling with a seed gives the CPU path's tokens;
+ * agree with one-sequence runs (decoding steps replay CUDA graphs; greedy12 is also
+ * checked without); sampling with a seed gives the CPU path's tokens;
  * the LoRA adapter's summed log-probability matches golden policy_chosen.
  *
  * bf16 mode (weights read from the safetensors file straight to the GPU): each
@@ -198,6 +199,11 @@ int main(void)
     if (rc)
         printf("# %s\n", err);
     same_tokens("greedy12 identical (fp32)", out[0], n_out[0], want_greedy, n_greedy);
+    pv_cuda_session_set_graphs(s, false); /* each decoding step launched op by op */
+    rc = pv_cuda_generate(s, 1, prompts, lens, feats, &gp, outs, n_out, err, sizeof err);
+    same_tokens("greedy12 identical (fp32, no CUDA graphs)", out[0], n_out[0], want_greedy,
+                n_greedy);
+    pv_cuda_session_set_graphs(s, true);
 
     /* Batched: prompts of different lengths (the prompt cut after 3, 10 and 40 text
      * tokens past the image), each generated alone on the CPU and together here. */
