@@ -7,7 +7,7 @@
 #                    $ORIGIN/../lib, then /usr/local/cuda/lib64 for cuBLAS
 #   .device/lib/     the shared libraries Debian has no static archive of (cJSON,
 #                    OpenBLAS with its libgfortran and libquadmath) and libgomp
-#   .device/shared/  what the checks read from ../shared: the fixture (no tokenizer),
+#   .device/shared/  what the checks read from ../shared: the fixture,
 #                    the 7B config, the PyTorch baseline script
 # Then checks with ldd that no binary needs a library outside .device/lib, the CUDA
 # libraries and glibc. Usage: tests/gpu/bundle.sh   (then run tests/gpu/run.sh there
@@ -41,7 +41,8 @@ for l in libcjson.so.1 libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libgom
 done
 
 F="$SHARED/fixtures/tiny-llava"
-for f in config.json model.safetensors golden.safetensors golden.json image.png; do
+for f in config.json model.safetensors golden.safetensors golden.json image.png tokenizer.json \
+    tokenizer_config.json; do
     cp "$F/$f" "$D/shared/fixtures/tiny-llava/$f"
 done
 cp "$F"/adapter/* "$D/shared/fixtures/tiny-llava/adapter/"

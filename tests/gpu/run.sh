@@ -57,9 +57,30 @@ timeout 90 "$D/bin/test_cuda_llava" > "$LOG/test_cuda_llava.tap" 2>&1; tap test_
 echo "== test_cuda_7b"
 PV_GPU_7B_CONFIG=$D/shared/data/llava-1.5-7b-hf.config.json \
     timeout 180 "$D/bin/test_cuda_7b" > "$LOG/test_cuda_7b.tap" 2>&1; tap test_cuda_7b $?
-echo "== pv-caption --device cuda"
-"$D/bin/pv-caption" --device cuda -m "$D/shared/fixtures/tiny-llava" </dev/null > "$LOG/pv-caption.txt" 2>&1
-echo "exit $?: $(head -c 300 "$LOG/pv-caption.txt")"
+echo "== pv-caption --device cuda against --device cpu on the fixture"
+F=$D/shared/fixtures/tiny-llava
+printf '{"id":"1","image":"%s"}\n{"id":"2","image":"%s","prompt":"What is it?"}\n' \
+    "$F/image.png" "$F/image.png" > "$LOG/records.jsonl"
+caption() { # NAME ARGS...: records -> $LOG/NAME.jsonl
+    local name=$1
+    shift
+    "$@" -q -m "$F" --max-new-tokens 24 --tokens "$LOG/records.jsonl" > "$LOG/$name.jsonl" 2> "$LOG/$name.err"
+    echo "$name: exit $? $(head -c 200 "$LOG/$name.err")"
+}
+caption cpu "$D/bin/pv-caption"
+caption gpu_fp32 "$D/bin/pv-caption" --device cuda --dtype fp32
+caption gpu_bf16 "$D/bin/pv-caption" --device cuda --dtype bf16
+caption gpu_batch2 "$D/bin/pv-caption" --device cuda --dtype fp32 --batch 2
+caption cpu_sampled "$D/bin/pv-caption" --temperature 0.8 --seed 5
+caption gpu_sampled "$D/bin/pv-caption" --device cuda --dtype fp32 --temperature 0.8 --seed 5
+caption cpu_adapter "$D/bin/pv-caption" --adapter "$F/adapter"
+caption gpu_adapter "$D/bin/pv-caption" --device cuda --dtype fp32 --adapter "$F/adapter"
+same() { cmp -s "$LOG/$1.jsonl" "$LOG/$2.jsonl" && [ -s "$LOG/$1.jsonl" ] && echo identical || echo DIFFERENT; }
+RESULT[pv-caption fp32 greedy]=$(same cpu gpu_fp32)
+RESULT[pv-caption bf16 greedy]=$(same cpu gpu_bf16)
+RESULT[pv-caption fp32 --batch 2]=$(same cpu gpu_batch2)
+RESULT[pv-caption fp32 sampled]=$(same cpu_sampled gpu_sampled)
+RESULT[pv-caption fp32 adapter]=$(same cpu_adapter gpu_adapter)
 
 echo "== PyTorch baseline (torch_dpo_baseline.py --shape 7b --generate 64)"
 timeout 180 python3 "$D/shared/bench/torch_dpo_baseline.py" --shape 7b --generate 64 \
@@ -71,7 +92,9 @@ baseline_tps=$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.ar
 echo
 echo "== summary ($(head -1 "$LOG/gpu.txt"))"
 printf '%-34s %s\n' "check" "result"
-for t in test_cuda_ops test_cuda_llava test_cuda_7b; do
+for t in test_cuda_ops test_cuda_llava test_cuda_7b "pv-caption fp32 greedy" \
+    "pv-caption fp32 --batch 2" "pv-caption bf16 greedy" "pv-caption fp32 sampled" \
+    "pv-caption fp32 adapter"; do
     printf '%-34s %s\n' "$t" "${RESULT[$t]}"
 done
 printf '%-34s %s\n' "figure (pv, bf16, 7B shapes)" "value"
