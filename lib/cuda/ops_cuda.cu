@@ -20,12 +20,14 @@ struct pv_cuda_ctx {
     void *scratch;          /* inputs rounded to a weight's type */
     size_t scratch_bytes;
     unsigned scratch_generation; /* +1 each time scratch moves */
+    void *blas_workspace;   /* cuBLAS's, set explicitly: nothing allocated while capturing */
     void *staging;          /* pinned host buffer for conversions on upload */
     size_t staging_bytes;
     char err[256];          /* first error since the last pv_cuda_sync */
 };
 
 #define STAGING_BYTES ((size_t)64 << 20)
+#define BLAS_WORKSPACE_BYTES ((size_t)32 << 20) /* cuBLAS's advice for Hopper */
 
 static void ctx_fail(pv_cuda_ctx *c, const char *what, const char *why)
 {
@@ -108,7 +110,11 @@ pv_cuda_ctx *pv_cuda_ctx_new(char *err, size_t errlen)
         free(c);
         return NULL;
     }
-    cublasSetStream(c->blas, c->stream);
+    cublasSetStream(c->blas, c->stream); /* (resets the workspace: set it after) */
+    if (cudaMalloc(&c->blas_workspace, BLAS_WORKSPACE_BYTES) == cudaSuccess)
+        cublasSetWorkspace(c->blas, c->blas_workspace, BLAS_WORKSPACE_BYTES);
+    else
+        cudaGetLastError(); /* cuBLAS keeps its own pool */
     /* fp32 products stay fp32: TF32 would cost ~1e-3 relative. */
     cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
     return c;
@@ -122,6 +128,7 @@ void pv_cuda_ctx_free(pv_cuda_ctx *c)
     cudaFree(c->scratch);
     cudaFreeHost(c->staging);
     cublasDestroy(c->blas);
+    cudaFree(c->blas_workspace);
     cudaStreamDestroy(c->stream);
     free(c);
 }
