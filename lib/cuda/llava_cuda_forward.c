@@ -55,7 +55,7 @@ static int session_fail(pv_cuda_session *s, const char *fmt, ...)
 /* Reports (and clears) the context's first error. */
 static int synced(pv_cuda_session *s)
 {
-    char why[256];
+    char why[256] = "unknown error";
     if (pv_cuda_sync(s->c, why, sizeof why) == 0)
         return 0;
     return session_fail(s, "CUDA: %s", why);
@@ -157,9 +157,9 @@ int pv_cuda_image_features(pv_cuda_model *g, const float *pixel_values_host, int
                              (size_t)n_sel * H * sizeof(float)) < 0)
             rc = -1;
     }
-    char why[256];
+    char why[256] = "transfer failed";
     if (pv_cuda_sync(c, why, sizeof why) < 0 || rc < 0) {
-        snprintf(err, errlen, "CUDA: %s", rc < 0 && !why[0] ? "transfer failed" : why);
+        snprintf(err, errlen, "CUDA: %s", why);
         rc = -1;
     }
     free(rows);

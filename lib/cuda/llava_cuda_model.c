@@ -140,7 +140,7 @@ static void *take(builder *b, const char *name, size_t numel, bool in_model_type
             return NULL;
         }
     }
-    char why[256];
+    char why[256] = "transfer failed";
     if (rc < 0 || pv_cuda_sync(c, why, sizeof why) < 0) {
         if (rc < 0)
             pv_cuda_sync(c, why, sizeof why);
