@@ -17,8 +17,8 @@
  * projector, 2 decoder layers, lm_head) whose errors add up like a random walk; a
  * log-probability is a logit minus a logsumexp of equally perturbed logits. On the
  * fixture (max|logit| 4.9) that is 0.039 nats; a host emulation of exactly this bf16
- * arithmetic (tests/gpu/host-check.sh) measured 0.019. Greedy tokens must agree with
- * the CPU path. Skips without a GPU. */
+ * arithmetic (tests/gpu/host-check.sh) measured 0.019. The same for fp16 (11 bits,
+ * u = 2^-11). Greedy tokens must agree with the CPU path. Skips without a GPU. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,7 +36,6 @@
 
 #define RTOL 1e-4
 #define ATOL_OF_MAX 1e-5
-#define BF16_U 0x1p-9
 
 static double json_number(const char *path, const char *key)
 {
@@ -293,10 +292,20 @@ int main(void)
             pv_cuda_session_free(sl);
             pv_cuda_model_free(gl);
         }
-        pv_cuda_model *gb = pv_cuda_model_load(dir, PV_CUDA_BF16, err, sizeof err);
-        if (!CHECK(gb != NULL, "bf16 load from safetensors"))
-            printf("# %s\n", err);
-        if (gb) {
+        /* bf16 and fp16: 8 and 11 significant bits, unit roundoff 2^-9 and 2^-11. */
+        const struct {
+            pv_cuda_dtype t;
+            double u;
+        } halves[] = {{PV_CUDA_BF16, 0x1p-9}, {PV_CUDA_F16, 0x1p-11}};
+        for (size_t h = 0; h < sizeof halves / sizeof *halves; h++) {
+            const char *tn = pv_cuda_dtype_name(halves[h].t);
+            char what[128];
+            pv_cuda_model *gb = pv_cuda_model_load(dir, halves[h].t, err, sizeof err);
+            snprintf(what, sizeof what, "%s load from safetensors", tn);
+            if (!CHECK(gb != NULL, what)) {
+                printf("# %s\n", err);
+                continue;
+            }
             float *feat_b = malloc((size_t)n_img * D * sizeof(float));
             pv_cuda_image_features(gb, pixels, 1, feat_b, err, sizeof err);
             pv_cuda_session *sb = new_session(gb, 1, n + 16, false);
@@ -308,16 +317,17 @@ int main(void)
                 worst = fmax(worst, fabs(lp[t] - want[t]));
             for (size_t i = 0; i < (size_t)n * V; i++)
                 max_logit = fmax(max_logit, fabs(lg_cpu[i]));
-            double tol = 4 * BF16_U * max_logit;
-            printf("# bf16 chosen log-probs: worst abs error %.4g nats (tolerance 4 u max|logit| = %.3g)\n",
-                   worst, tol);
-            CHECK(worst <= tol, "bf16 chosen log-probs within tolerance of golden");
+            double tol = 4 * halves[h].u * max_logit;
+            printf("# %s chosen log-probs: worst abs error %.4g nats (tolerance 4 u max|logit| = %.3g)\n",
+                   tn, worst, tol);
+            snprintf(what, sizeof what, "%s chosen log-probs within tolerance of golden", tn);
+            CHECK(worst <= tol, what);
             gp.max_new_tokens = n_greedy;
             lens[0] = n_prompt;
             const float *fb[1] = {feat_b};
             rc = pv_cuda_generate(sb, 1, prompts, lens, fb, &gp, outs, n_out, err, sizeof err);
-            same_tokens("bf16 greedy tokens agree with the CPU path", out[0], n_out[0], want_greedy,
-                        n_greedy);
+            snprintf(what, sizeof what, "%s greedy tokens agree with the CPU path", tn);
+            same_tokens(what, out[0], n_out[0], want_greedy, n_greedy);
             pv_cuda_session_free(sb);
             pv_cuda_model_free(gb);
             free(feat_b);
