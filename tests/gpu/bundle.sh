@@ -50,6 +50,12 @@ cp "$SHARED/bench/torch_dpo_baseline.py" "$D/shared/bench/"
 cp "$SHARED/data/llava-1.5-7b-hf.config.json" "$D/shared/data/"
 chmod -R u+w "$D"
 
+{
+    echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        "($(git status --short lib tests tools 2>/dev/null | wc -l) changed files), bundled $(date -u +%FT%TZ)"
+    "$NVCC" --version | tail -1
+} > "$D/BUILD_INFO"
+
 # Every library a binary needs must be in .device/lib, CUDA's, or the C/C++ runtime.
 bad=0
 for b in "$D"/bin/*; do

@@ -25,6 +25,7 @@ if [ ! -e /usr/local/cuda/lib64/libcublasLt.so.13 ] && ! ldconfig -p 2>/dev/null
     [ -n "$found" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$found")
 fi
 
+cat "$D/BUILD_INFO" 2>/dev/null
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader 2>&1 | tee "$LOG/gpu.txt"
 for b in "$D"/bin/*; do
     if ldd "$b" | grep -q 'not found'; then
