@@ -407,10 +407,102 @@ static cudaDataType_t cuda_type(pv_cuda_dtype t)
     return t == PV_CUDA_BF16 ? CUDA_R_16BF : t == PV_CUDA_F16 ? CUDA_R_16F : CUDA_R_32F;
 }
 
+/* Few rows (decoding) with 16-bit weights: y[r][o] (=|+=) alpha * sum_i x~[r][i] w[o][i],
+ * x~ = x rounded to the weight type as the cuBLAS path rounds it, fp32 sums. One warp
+ * per output o streams W's row with 16-byte loads (8 values per lane per step); x is
+ * small and shared by the block's 8 warps through L1. Reading W once for all rows is
+ * the whole cost: this runs at memory bandwidth where cuBLAS at n = 1 did not. */
+#define GEMV_MAX_ROWS 16
+
+template <typename T>
+__device__ static inline float to_f32(T v);
+template <>
+__device__ inline float to_f32<__nv_bfloat16>(__nv_bfloat16 v)
+{
+    return __bfloat162float(v);
+}
+template <>
+__device__ inline float to_f32<__half>(__half v)
+{
+    return __half2float(v);
+}
+template <typename T>
+__device__ static inline float round_to(float v);
+template <>
+__device__ inline float round_to<__nv_bfloat16>(float v)
+{
+    return __bfloat162float(__float2bfloat16_rn(v));
+}
+template <>
+__device__ inline float round_to<__half>(float v)
+{
+    return __half2float(__float2half_rn(v));
+}
+
+template <typename T>
+__global__ static void __launch_bounds__(256)
+gemv_kernel(const float *x, int n, int in, const T *w, int out, float *y, bool accumulate,
+            float alpha)
+{
+    int o = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (o >= out)
+        return;
+    const uint4 *wrow = (const uint4 *)(w + (size_t)o * in); /* 8 values per uint4 */
+    float acc[GEMV_MAX_ROWS];
+#pragma unroll
+    for (int r = 0; r < GEMV_MAX_ROWS; r++)
+        acc[r] = 0.0f;
+    int steps = in / 8;
+    for (int i = lane; i < steps; i += 32) {
+        uint4 packed = wrow[i];
+        const T *wv = (const T *)&packed;
+        float wf[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            wf[e] = to_f32<T>(wv[e]);
+#pragma unroll
+        for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+            if (r < n) {
+                const float4 *xr = (const float4 *)(x + (size_t)r * in) + 2 * i;
+                float4 a = xr[0], b = xr[1];
+                acc[r] += round_to<T>(a.x) * wf[0] + round_to<T>(a.y) * wf[1] +
+                          round_to<T>(a.z) * wf[2] + round_to<T>(a.w) * wf[3] +
+                          round_to<T>(b.x) * wf[4] + round_to<T>(b.y) * wf[5] +
+                          round_to<T>(b.z) * wf[6] + round_to<T>(b.w) * wf[7];
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
+        if (r < n) {
+            float v = acc[r];
+            for (int d = 16; d > 0; d >>= 1)
+                v += __shfl_xor_sync(0xffffffffu, v, d);
+            if (lane == 0) {
+                float *yo = y + (size_t)r * out + o;
+                *yo = alpha * v + (accumulate ? *yo : 0.0f);
+            }
+        }
+    }
+}
+
 extern "C" void pv_cu_matmul_wt(pv_cuda_ctx *c, const float *x, int n, int in, const void *w,
                                 pv_cuda_dtype wt, int out, float *y, bool accumulate,
                                 float alpha)
 {
+    /* The GEMV path needs whole 16-byte loads: rows of W and x aligned, in % 8 == 0. */
+    bool aligned = in % 8 == 0 && ((uintptr_t)w % 16) == 0 && ((uintptr_t)x % 16) == 0;
+    if (wt != PV_CUDA_F32 && n <= GEMV_MAX_ROWS && aligned) {
+        unsigned blocks = (unsigned)((out + 7) / 8);
+        if (wt == PV_CUDA_BF16)
+            gemv_kernel<__nv_bfloat16><<<blocks, 256, 0, c->stream>>>(
+                x, n, in, (const __nv_bfloat16 *)w, out, y, accumulate, alpha);
+        else
+            gemv_kernel<__half><<<blocks, 256, 0, c->stream>>>(x, n, in, (const __half *)w, out,
+                                                               y, accumulate, alpha);
+        LAUNCHED(c, "gemv");
+        return;
+    }
     const void *xin = x;
     if (wt != PV_CUDA_F32) {
         /* cuBLAS wants both operands in one type: round the activations. */
@@ -846,6 +938,109 @@ attention_kernel(const float *q, int n, int pos0, const int *positions, const in
     }
 }
 
+/* Prefill (8 query rows per block, one warp each, all of one slot): the same online
+ * softmax as above, but the block loads each tile of 32 keys and values into shared
+ * memory once, coalesced, for its 8 rows; lane j then reads key j from shared memory
+ * (rows padded by one float: lane j's word c sits in bank (j + c) mod 32). */
+__global__ static void __launch_bounds__(ATT_WARPS * 32)
+attention_tiled_kernel(const float *q, int n, int pos0, const int *positions, const int *slots,
+                       const float *k, const float *v, int n_keys, size_t slot_stride,
+                       size_t kv_head_stride, size_t kv_pos_stride, int n_heads, int n_kv_heads,
+                       int head_dim, bool causal, float scale, float *out)
+{
+    extern __shared__ float smem[];
+    int kstride = head_dim + 1;
+    float *k_sh = smem;                        /* [32][head_dim + 1] */
+    float *v_sh = k_sh + 32 * kstride;         /* [32][head_dim] */
+    float *q_sh = v_sh + 32 * head_dim;        /* [ATT_WARPS][head_dim] */
+    __shared__ int block_last;
+
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int t0 = blockIdx.x * ATT_WARPS, t = t0 + warp, h = blockIdx.y;
+    int kvh = h / (n_heads / n_kv_heads);
+    bool active = t < n;
+    size_t base = (size_t)(slots ? slots[t0] : 0) * slot_stride + (size_t)kvh * kv_head_stride;
+    const float *kb = k + base, *vb = v + base;
+
+    int last_key = -1;
+    if (active) {
+        last_key = causal ? (positions ? positions[t] : pos0 + t) : n_keys - 1;
+        if (last_key > n_keys - 1)
+            last_key = n_keys - 1;
+        const float *qr = q + ((size_t)t * n_heads + h) * head_dim;
+        for (int c = lane; c < head_dim; c += 32)
+            q_sh[warp * head_dim + c] = qr[c] * scale;
+    }
+    if (threadIdx.x == 0)
+        block_last = -1;
+    __syncthreads();
+    if (lane == 0 && last_key >= 0)
+        atomicMax(&block_last, last_key);
+    __syncthreads();
+    int last_all = block_last;
+
+    float m = -INFINITY, l = 0.0f, acc[ATT_DIMS_PER_LANE];
+#pragma unroll
+    for (int i = 0; i < ATT_DIMS_PER_LANE; i++)
+        acc[i] = 0.0f;
+
+    for (int tile = 0; tile <= last_all; tile += 32) {
+        __syncthreads(); /* the previous tile is consumed */
+        for (int e = threadIdx.x; e < 32 * head_dim; e += ATT_WARPS * 32) {
+            int j = e / head_dim, ch = e % head_dim, key = tile + j;
+            bool in_range = key <= last_all;
+            k_sh[j * kstride + ch] = in_range ? kb[(size_t)key * kv_pos_stride + ch] : 0.0f;
+            v_sh[j * head_dim + ch] = in_range ? vb[(size_t)key * kv_pos_stride + ch] : 0.0f;
+        }
+        __syncthreads();
+        if (tile > last_key)
+            continue; /* this row's keys ended (warp-uniform) */
+        int j = tile + lane;
+        float s = -INFINITY;
+        if (j <= last_key) {
+            const float *kr = k_sh + lane * kstride, *qw = q_sh + warp * head_dim;
+            float dot = 0.0f;
+            for (int ch = 0; ch < head_dim; ch++)
+                dot += qw[ch] * kr[ch];
+            s = dot;
+        }
+        float tile_max = s;
+        for (int o = 16; o > 0; o >>= 1)
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, o));
+        float m_new = fmaxf(m, tile_max);
+        float correction = expf(m - m_new);
+        float p = j <= last_key ? expf(s - m_new) : 0.0f;
+        float p_sum = p;
+        for (int o = 16; o > 0; o >>= 1)
+            p_sum += __shfl_xor_sync(0xffffffffu, p_sum, o);
+        l = l * correction + p_sum;
+#pragma unroll
+        for (int i = 0; i < ATT_DIMS_PER_LANE; i++)
+            acc[i] *= correction;
+        int keys_here = last_key - tile + 1 < 32 ? last_key - tile + 1 : 32;
+        for (int jj = 0; jj < keys_here; jj++) {
+            float pj = __shfl_sync(0xffffffffu, p, jj);
+            const float *vr = v_sh + jj * head_dim;
+#pragma unroll
+            for (int i = 0; i < ATT_DIMS_PER_LANE; i++) {
+                int ch = lane + 32 * i;
+                if (ch < head_dim)
+                    acc[i] += pj * vr[ch];
+            }
+        }
+        m = m_new;
+    }
+    if (active) {
+        float *orow = out + ((size_t)t * n_heads + h) * head_dim;
+#pragma unroll
+        for (int i = 0; i < ATT_DIMS_PER_LANE; i++) {
+            int ch = lane + 32 * i;
+            if (ch < head_dim)
+                orow[ch] = acc[i] / l;
+        }
+    }
+}
+
 extern "C" void pv_cu_attention(pv_cuda_ctx *c, const float *q, int n, int pos0,
                                 const int *positions, const int *slots, const float *k,
                                 const float *v, int n_keys, size_t slot_stride,
@@ -859,6 +1054,19 @@ extern "C" void pv_cu_attention(pv_cuda_ctx *c, const float *q, int n, int pos0,
     }
     if (rows_per_block < 1 || rows_per_block > ATT_WARPS || ATT_WARPS % rows_per_block)
         rows_per_block = ATT_WARPS;
+    if (rows_per_block == ATT_WARPS) {
+        size_t bytes = (32 * (size_t)(head_dim + 1) + 32 * (size_t)head_dim +
+                        ATT_WARPS * (size_t)head_dim) * sizeof(float);
+        if (bytes > 48 * 1024)
+            cudaFuncSetAttribute(attention_tiled_kernel,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+        dim3 grid((unsigned)((n + ATT_WARPS - 1) / ATT_WARPS), (unsigned)n_heads);
+        attention_tiled_kernel<<<grid, ATT_WARPS * 32, bytes, c->stream>>>(
+            q, n, pos0, positions, slots, k, v, n_keys, slot_stride, kv_head_stride,
+            kv_pos_stride, n_heads, n_kv_heads, head_dim, causal, scale, out);
+        LAUNCHED(c, "attention (tiled)");
+        return;
+    }
     dim3 grid((unsigned)((n + rows_per_block - 1) / rows_per_block), (unsigned)n_heads);
     attention_kernel<<<grid, ATT_WARPS * 32, 0, c->stream>>>(
         q, n, pos0, positions, slots, k, v, n_keys, slot_stride, kv_head_stride, kv_pos_stride,

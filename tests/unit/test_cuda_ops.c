@@ -7,7 +7,8 @@
  * in different orders (cuBLAS and warp reductions against OpenBLAS and serial sums),
  * over at most a few hundred terms. bf16 and fp16 products are compared with a
  * float64 product of the same rounded operands: the tensor cores multiply exactly
- * and accumulate in fp32, so the same 1e-5 holds there too. Skips without a GPU. */
+ * and accumulate in fp32, so the same 1e-5 holds there too (both the cuBLAS and the
+ * few-rows GEMV paths are exercised). Skips without a GPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +381,11 @@ int main(void)
     test_matmul(PV_CUDA_BF16, 1, 512, 64, false);
     test_matmul(PV_CUDA_BF16, 45, 256, 200, true);
     test_matmul(PV_CUDA_F16, 19, 256, 100, false);
+    /* Up to 16 rows with 16-bit weights take the GEMV kernel when in % 8 == 0. */
+    test_matmul(PV_CUDA_BF16, 7, 1000, 33, true);
+    test_matmul(PV_CUDA_F16, 16, 264, 50, false);
+    test_matmul(PV_CUDA_BF16, 3, 30, 20, false);   /* in % 8 != 0: cuBLAS */
+    test_matmul(PV_CUDA_BF16, 17, 128, 40, false); /* 17 rows: cuBLAS */
     test_norms(7, 4096);
     test_norms(33, 64);
     test_elementwise(100003);
@@ -391,6 +397,8 @@ int main(void)
     test_attention_cache(5, 300, 6, 3, 64);
     test_attention_clip(17, 4, 16);
     test_attention_clip(577, 16, 64);         /* CLIP-L/336 */
+    test_attention_clip(9, 2, 6);             /* head_dim not a multiple of 4 */
+    test_attention_clip(40, 2, 256);          /* the largest head_dim: 74 KB of shared memory */
     test_argmax_logsumexp();
     pv_cuda_ctx_free(ctx);
     return check_done();
