@@ -81,17 +81,10 @@ int32_t pv_sample(float *logits, int vocab, float temperature, float top_p, doub
     return order[kept - 1].i;
 }
 
-/* The k-th uniform number of a generation with this seed: 53 bits of Philox4x32-10
- * block k, counter {lo(k), hi(k), 'gen', 0}, key the seed (the "gen" word keeps
- * these streams apart from pv-noise's, which put a record hash there). */
-static double uniform(uint64_t seed, uint64_t k)
+/* The k-th uniform number of a generation with this seed (pv_gen_uniform). */
+double pv_gen_uniform(uint64_t seed, uint64_t k)
 {
-    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-    const uint32_t ctr[4] = {(uint32_t)k, (uint32_t)(k >> 32), 0x67656e, 0};
-    uint32_t x[4];
-    pv_philox4x32_10(ctr, key, x);
-    uint64_t bits = ((uint64_t)x[0] << 21) ^ (x[1] >> 11);
-    return (double)(bits & ((1ull << 53) - 1)) / (double)(1ull << 53);
+    return pv_philox_uniform(seed, PV_GEN_STREAM, k);
 }
 
 static int gen_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -138,7 +131,7 @@ int pv_generate(const pv_llava_model *m, const int32_t *prompt, int n_prompt,
     }
     for (count = 0; count < p->max_new_tokens;) {
         int32_t tok = pv_sample(logits, vocab, p->temperature, p->top_p,
-                                uniform(p->seed, (uint64_t)count), scratch);
+                                pv_gen_uniform(p->seed, (uint64_t)count), scratch);
         if (tok == p->eos)
             break;
         out[count++] = tok;

@@ -44,6 +44,12 @@ int pv_generate(const pv_llava_model *m, const int32_t *prompt, int n_prompt,
  * temperature applies first, then the nucleus (tokens by descending probability,
  * the lower id first on ties) keeps the smallest prefix whose mass reaches top_p. */
 size_t pv_sample_scratch_size(int vocab);
+
+/* The k-th uniform number of a generation with this seed: pv_philox_uniform of
+ * stream (seed, PV_GEN_STREAM), the "gen" word keeping it apart from pv-noise's
+ * streams (keyed by record hashes). pv_generate draws number k for its k-th token. */
+#define PV_GEN_STREAM 0x67656eu
+double pv_gen_uniform(uint64_t seed, uint64_t k);
 int32_t pv_sample(float *logits, int vocab, float temperature, float top_p, double u,
                   void *scratch);
 

@@ -181,3 +181,13 @@ void pv_philox_normals(uint64_t seed, uint64_t key, uint64_t first, float *out, 
                 out[done++] = z[lane][j];
     }
 }
+
+double pv_philox_uniform(uint64_t seed, uint64_t key, uint64_t i)
+{
+    const uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    const uint32_t ctr[4] = {(uint32_t)i, (uint32_t)(i >> 32), (uint32_t)key, (uint32_t)(key >> 32)};
+    uint32_t x[4];
+    pv_philox4x32_10(ctr, k, x);
+    uint64_t bits = ((uint64_t)x[0] << 21) ^ (x[1] >> 11);
+    return (double)(bits & ((1ull << 53) - 1)) / (double)(1ull << 53);
+}

@@ -38,4 +38,9 @@ uint64_t pv_fnv1a64(const void *data, size_t len);
 /* out[0..n) = normals number first, first+1, ... of stream (seed, key), as above. */
 void pv_philox_normals(uint64_t seed, uint64_t key, uint64_t first, float *out, size_t n);
 
+/* Uniform number i of stream (seed, key), in [0, 1) with 53 random bits: Philox
+ * block i (counter {lo32(i), hi32(i), lo32(key), hi32(key)}, key {lo32(seed),
+ * hi32(seed)}), bits ((x[0] << 21) ^ (x[1] >> 11)) & (2^53 - 1), divided by 2^53. */
+double pv_philox_uniform(uint64_t seed, uint64_t key, uint64_t i);
+
 #endif

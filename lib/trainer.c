@@ -184,16 +184,6 @@ int pv_lora_targets_parse(const char *list)
     return mask ? mask : -1;
 }
 
-/* Uniform numbers in [0, 1) of stream (seed, key): word i of Philox block i / 4. */
-static double philox_uniform(uint64_t seed, uint64_t key, uint64_t i)
-{
-    uint32_t ctr[4] = {(uint32_t)(i / 4), (uint32_t)((i / 4) >> 32), (uint32_t)key,
-                       (uint32_t)(key >> 32)};
-    uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, out[4];
-    pv_philox4x32_10(ctr, k, out);
-    return out[i % 4] / 4294967296.0;
-}
-
 /* ---------- the trainer ---------- */
 
 static int attach_new_lora(pv_trainer *t, pv_linear *l, int idx)
@@ -207,7 +197,7 @@ static int attach_new_lora(pv_trainer *t, pv_linear *l, int idx)
     double bound = 1.0 / sqrt((double)l->in);
     uint64_t key = 0x4c6f5241ULL ^ ((uint64_t)idx << 32);
     for (size_t i = 0; i < (size_t)r * l->in; i++)
-        l->lora_a[i] = (float)((2.0 * philox_uniform(t->opts.seed, key, i) - 1.0) * bound);
+        l->lora_a[i] = (float)((2.0 * pv_philox_uniform(t->opts.seed, key, i) - 1.0) * bound);
     t->created[idx] = true;
     return 0;
 }
@@ -470,7 +460,7 @@ static void train_linear(pv_seq_act *a, layer_act *la, int j, const pv_linear *l
         float keep_scale = (float)(1.0 / (1.0 - p));
         uint64_t key = dropout_key ^ ((uint64_t)(layer * LIN_PER_LAYER + j + 1) << 40);
         for (size_t i = 0; i < (size_t)n * l->in; i++) {
-            mask[i] = philox_uniform(a->t->opts.seed, key, i) >= p;
+            mask[i] = pv_philox_uniform(a->t->opts.seed, key, i) >= p;
             xd[i] = mask[i] ? x[i] * keep_scale : 0.0f;
         }
         la->xin[j] = xd;

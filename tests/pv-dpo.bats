@@ -139,7 +139,8 @@ gold() { jq -r ".$1" "$FIXTURE/golden.json"; }
 
 @test "--merge writes a full model that scores like base + adapter; --lora-r 0 trains in full" {
     head -1 pairs.jsonl >one.jsonl
-    run --separate-stderr pv-dpo --model model --output lora --lora-r 4 --lr 1e-2 --epochs 2 \
+    # a large projector rate: pv-caption --adapter must load the trained projector too
+    run --separate-stderr pv-dpo --model model --output lora --lora-r 4 --lr 1e-2 --projector-lr 1e-2 --epochs 2 \
         --merge one.jsonl
     assert_success
     [ -f lora/merged/model.safetensors ] && [ -f lora/merged/tokenizer.json ]

@@ -18,10 +18,10 @@
 #include "llava_config.h"
 #include "llava_forward.h"
 #include "llava_model.h"
-#include "philox.h"
 #include "progress.h"
 #include "records.h"
 #include "tokenizer.h"
+#include "train_io.h"
 
 static const char usage[] =
     "Usage: pv-caption --model DIR [OPTION]... [FILE]...\n"
@@ -133,20 +133,6 @@ typedef struct captioner {
     int *queue_n_ids, *queue_n_out;
     float *batch_pixels, *batch_features;
 } captioner;
-
-/* The k-th uniform number of a generation under --seed, the same stream as
- * pv_generate() (lib/generate.c) draws: 53 bits of Philox4x32-10 block k, counter
- * {lo(k), hi(k), 'gen', 0}, key the seed. Every record starts the stream afresh, so a
- * record's caption depends only on the seed, never on the records before it. */
-static double sample_uniform(uint64_t seed, uint64_t k)
-{
-    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-    const uint32_t ctr[4] = {(uint32_t)k, (uint32_t)(k >> 32), 0x67656e, 0};
-    uint32_t x[4];
-    pv_philox4x32_10(ctr, key, x);
-    uint64_t bits = ((uint64_t)x[0] << 21) ^ (x[1] >> 11);
-    return (double)(bits & ((1ull << 53) - 1)) / (double)(1ull << 53);
-}
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -272,7 +258,7 @@ static void captioner_open(captioner *c, const settings *s)
     } else {
         if (pv_llava_load(s->model_dir, &c->model, err, sizeof err) != 0)
             pv_die(PV_EXIT_SYSTEM, "%s", err); /* err names the file */
-        if (s->adapter_dir && pv_llava_load_adapter(&c->model, s->adapter_dir, err, sizeof err) != 0)
+        if (s->adapter_dir && pv_load_adapter_dir(&c->model, s->adapter_dir, err, sizeof err) != 0)
             pv_die(PV_EXIT_SYSTEM, "%s", err);
         cfg = &c->model.cfg;
         c->n_image_tokens = pv_llava_n_image_features(&c->model);
@@ -452,7 +438,7 @@ static int generate(captioner *c, const int32_t *prompt, int n_prompt, const pv_
     c->t.prefill_tokens += n_prompt;
     int n = 0;
     while (n < max_new) {
-        double u = s->temperature > 0 ? sample_uniform(s->seed, (uint64_t)n) : 0.0;
+        double u = s->temperature > 0 ? pv_gen_uniform(s->seed, (uint64_t)n) : 0.0;
         int32_t next = pv_sample(c->logits, c->vocab, s->temperature, s->top_p, u,
                                  c->sample_scratch);
         if (next == c->eos)
