@@ -407,12 +407,14 @@ static cudaDataType_t cuda_type(pv_cuda_dtype t)
     return t == PV_CUDA_BF16 ? CUDA_R_16BF : t == PV_CUDA_F16 ? CUDA_R_16F : CUDA_R_32F;
 }
 
-/* Few rows (decoding) with 16-bit weights: y[r][o] (=|+=) alpha * sum_i x~[r][i] w[o][i],
- * x~ = x rounded to the weight type as the cuBLAS path rounds it, fp32 sums. One warp
- * per output o streams W's row with 16-byte loads (8 values per lane per step); x is
- * small and shared by the block's 8 warps through L1. Reading W once for all rows is
- * the whole cost: this runs at memory bandwidth where cuBLAS at n = 1 did not. */
-#define GEMV_MAX_ROWS 16
+/* One row (batch-1 decoding) with 16-bit weights: y[o] (=|+=) alpha * sum_i x~[i] w[o][i],
+ * x~ = x rounded to the weight type as the cuBLAS path rounds it, fp32 sums. The block
+ * stages x~ in shared memory once; each warp streams GEMV_ROWS_PER_WARP rows of W with
+ * 16-byte loads (8 values per lane per step, the rows' loads in flight together).
+ * Reading W once is the whole cost. */
+#define GEMV_ROWS_PER_WARP 4
+#define GEMV_ROWS_PER_BLOCK (8 * GEMV_ROWS_PER_WARP)
+#define GEMV_MAX_IN 12288 /* x~ in 48 KB of shared memory */
 
 template <typename T>
 __device__ static inline float to_f32(T v);
@@ -441,47 +443,48 @@ __device__ inline float round_to<__half>(float v)
 
 template <typename T>
 __global__ static void __launch_bounds__(256)
-gemv_kernel(const float *x, int n, int in, const T *w, int out, float *y, bool accumulate,
-            float alpha)
+gemv1_kernel(const float *x, int in, const T *w, int out, float *y, bool accumulate, float alpha)
 {
-    int o = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (o >= out)
+    extern __shared__ float xs[]; /* [in] */
+    for (int i = threadIdx.x; i < in; i += 256)
+        xs[i] = round_to<T>(x[i]);
+    __syncthreads();
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int o0 = blockIdx.x * GEMV_ROWS_PER_BLOCK + warp * GEMV_ROWS_PER_WARP;
+    if (o0 >= out)
         return;
-    const uint4 *wrow = (const uint4 *)(w + (size_t)o * in); /* 8 values per uint4 */
-    float acc[GEMV_MAX_ROWS];
+    float acc[GEMV_ROWS_PER_WARP];
+    const uint4 *rows[GEMV_ROWS_PER_WARP];
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++)
+    for (int r = 0; r < GEMV_ROWS_PER_WARP; r++) {
         acc[r] = 0.0f;
+        int o = o0 + r < out ? o0 + r : out - 1; /* past the end: a row computed, not written */
+        rows[r] = (const uint4 *)(w + (size_t)o * in);
+    }
     int steps = in / 8;
     for (int i = lane; i < steps; i += 32) {
-        uint4 packed = wrow[i];
-        const T *wv = (const T *)&packed;
-        float wf[8];
+        uint4 packed[GEMV_ROWS_PER_WARP];
 #pragma unroll
-        for (int e = 0; e < 8; e++)
-            wf[e] = to_f32<T>(wv[e]);
+        for (int r = 0; r < GEMV_ROWS_PER_WARP; r++)
+            packed[r] = __ldg(rows[r] + i);
+        const float4 *xv = (const float4 *)(xs + 8 * i);
+        float4 a = xv[0], b = xv[1];
 #pragma unroll
-        for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-            if (r < n) {
-                const float4 *xr = (const float4 *)(x + (size_t)r * in) + 2 * i;
-                float4 a = xr[0], b = xr[1];
-                acc[r] += round_to<T>(a.x) * wf[0] + round_to<T>(a.y) * wf[1] +
-                          round_to<T>(a.z) * wf[2] + round_to<T>(a.w) * wf[3] +
-                          round_to<T>(b.x) * wf[4] + round_to<T>(b.y) * wf[5] +
-                          round_to<T>(b.z) * wf[6] + round_to<T>(b.w) * wf[7];
-            }
+        for (int r = 0; r < GEMV_ROWS_PER_WARP; r++) {
+            const T *wv = (const T *)&packed[r];
+            acc[r] += a.x * to_f32<T>(wv[0]) + a.y * to_f32<T>(wv[1]) + a.z * to_f32<T>(wv[2]) +
+                      a.w * to_f32<T>(wv[3]) + b.x * to_f32<T>(wv[4]) + b.y * to_f32<T>(wv[5]) +
+                      b.z * to_f32<T>(wv[6]) + b.w * to_f32<T>(wv[7]);
         }
     }
 #pragma unroll
-    for (int r = 0; r < GEMV_MAX_ROWS; r++) {
-        if (r < n) {
-            float v = acc[r];
-            for (int d = 16; d > 0; d >>= 1)
-                v += __shfl_xor_sync(0xffffffffu, v, d);
-            if (lane == 0) {
-                float *yo = y + (size_t)r * out + o;
-                *yo = alpha * v + (accumulate ? *yo : 0.0f);
-            }
+    for (int r = 0; r < GEMV_ROWS_PER_WARP; r++) {
+        float v = acc[r];
+        for (int d = 16; d > 0; d >>= 1)
+            v += __shfl_xor_sync(0xffffffffu, v, d);
+        if (lane == 0 && o0 + r < out) {
+            float *yo = y + o0 + r;
+            *yo = alpha * v + (accumulate ? *yo : 0.0f);
         }
     }
 }
@@ -492,14 +495,15 @@ extern "C" void pv_cu_matmul_wt(pv_cuda_ctx *c, const float *x, int n, int in, c
 {
     /* The GEMV path needs whole 16-byte loads: rows of W and x aligned, in % 8 == 0. */
     bool aligned = in % 8 == 0 && ((uintptr_t)w % 16) == 0 && ((uintptr_t)x % 16) == 0;
-    if (wt != PV_CUDA_F32 && n <= GEMV_MAX_ROWS && aligned) {
-        unsigned blocks = (unsigned)((out + 7) / 8);
+    if (wt != PV_CUDA_F32 && n == 1 && in <= GEMV_MAX_IN && aligned) {
+        unsigned blocks = (unsigned)((out + GEMV_ROWS_PER_BLOCK - 1) / GEMV_ROWS_PER_BLOCK);
+        size_t bytes = (size_t)in * sizeof(float);
         if (wt == PV_CUDA_BF16)
-            gemv_kernel<__nv_bfloat16><<<blocks, 256, 0, c->stream>>>(
-                x, n, in, (const __nv_bfloat16 *)w, out, y, accumulate, alpha);
+            gemv1_kernel<__nv_bfloat16><<<blocks, 256, bytes, c->stream>>>(
+                x, in, (const __nv_bfloat16 *)w, out, y, accumulate, alpha);
         else
-            gemv_kernel<__half><<<blocks, 256, 0, c->stream>>>(x, n, in, (const __half *)w, out,
-                                                               y, accumulate, alpha);
+            gemv1_kernel<__half><<<blocks, 256, bytes, c->stream>>>(x, in, (const __half *)w,
+                                                                    out, y, accumulate, alpha);
         LAUNCHED(c, "gemv");
         return;
     }

@@ -8,7 +8,7 @@
  * over at most a few hundred terms. bf16 and fp16 products are compared with a
  * float64 product of the same rounded operands: the tensor cores multiply exactly
  * and accumulate in fp32, so the same 1e-5 holds there too (both the cuBLAS and the
- * few-rows GEMV paths are exercised). Skips without a GPU. */
+ * one-row GEMV paths are exercised). Skips without a GPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,11 +381,13 @@ int main(void)
     test_matmul(PV_CUDA_BF16, 1, 512, 64, false);
     test_matmul(PV_CUDA_BF16, 45, 256, 200, true);
     test_matmul(PV_CUDA_F16, 19, 256, 100, false);
-    /* Up to 16 rows with 16-bit weights take the GEMV kernel when in % 8 == 0. */
+    /* One row with 16-bit weights takes the GEMV kernel when in % 8 == 0 (rows past a
+     * block's 32 and in up to 12288 included); the others cuBLAS. */
+    test_matmul(PV_CUDA_BF16, 1, 4096, 1000, true);
+    test_matmul(PV_CUDA_F16, 1, 11008, 37, false);
+    test_matmul(PV_CUDA_BF16, 1, 30, 20, false);   /* in % 8 != 0: cuBLAS */
     test_matmul(PV_CUDA_BF16, 7, 1000, 33, true);
     test_matmul(PV_CUDA_F16, 16, 264, 50, false);
-    test_matmul(PV_CUDA_BF16, 3, 30, 20, false);   /* in % 8 != 0: cuBLAS */
-    test_matmul(PV_CUDA_BF16, 17, 128, 40, false); /* 17 rows: cuBLAS */
     test_norms(7, 4096);
     test_norms(33, 64);
     test_elementwise(100003);
