@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda/ops_cuda.h"
@@ -495,7 +496,10 @@ extern "C" void pv_cu_matmul_wt(pv_cuda_ctx *c, const float *x, int n, int in, c
 {
     /* The GEMV path needs whole 16-byte loads: rows of W and x aligned, in % 8 == 0. */
     bool aligned = in % 8 == 0 && ((uintptr_t)w % 16) == 0 && ((uintptr_t)x % 16) == 0;
-    if (wt != PV_CUDA_F32 && n == 1 && in <= GEMV_MAX_IN && aligned) {
+    static int gemv_off = -1; /* PV_CUDA_GEMV=0: cuBLAS for every product (comparisons) */
+    if (gemv_off < 0)
+        gemv_off = getenv("PV_CUDA_GEMV") && strcmp(getenv("PV_CUDA_GEMV"), "0") == 0;
+    if (wt != PV_CUDA_F32 && n == 1 && in <= GEMV_MAX_IN && aligned && !gemv_off) {
         unsigned blocks = (unsigned)((out + GEMV_ROWS_PER_BLOCK - 1) / GEMV_ROWS_PER_BLOCK);
         size_t bytes = (size_t)in * sizeof(float);
         if (wt == PV_CUDA_BF16)
