@@ -408,109 +408,10 @@ static cudaDataType_t cuda_type(pv_cuda_dtype t)
     return t == PV_CUDA_BF16 ? CUDA_R_16BF : t == PV_CUDA_F16 ? CUDA_R_16F : CUDA_R_32F;
 }
 
-/* One row (batch-1 decoding) with 16-bit weights: y[o] (=|+=) alpha * sum_i x~[i] w[o][i],
- * x~ = x rounded to the weight type as the cuBLAS path rounds it, fp32 sums. The block
- * stages x~ in shared memory once; each warp streams GEMV_ROWS_PER_WARP rows of W with
- * 16-byte loads (8 values per lane per step, the rows' loads in flight together).
- * Reading W once is the whole cost. */
-#define GEMV_ROWS_PER_WARP 4
-#define GEMV_ROWS_PER_BLOCK (8 * GEMV_ROWS_PER_WARP)
-#define GEMV_MAX_IN 12288 /* x~ in 48 KB of shared memory */
-
-template <typename T>
-__device__ static inline float to_f32(T v);
-template <>
-__device__ inline float to_f32<__nv_bfloat16>(__nv_bfloat16 v)
-{
-    return __bfloat162float(v);
-}
-template <>
-__device__ inline float to_f32<__half>(__half v)
-{
-    return __half2float(v);
-}
-template <typename T>
-__device__ static inline float round_to(float v);
-template <>
-__device__ inline float round_to<__nv_bfloat16>(float v)
-{
-    return __bfloat162float(__float2bfloat16_rn(v));
-}
-template <>
-__device__ inline float round_to<__half>(float v)
-{
-    return __half2float(__float2half_rn(v));
-}
-
-template <typename T>
-__global__ static void __launch_bounds__(256)
-gemv1_kernel(const float *x, int in, const T *w, int out, float *y, bool accumulate, float alpha)
-{
-    extern __shared__ float xs[]; /* [in] */
-    for (int i = threadIdx.x; i < in; i += 256)
-        xs[i] = round_to<T>(x[i]);
-    __syncthreads();
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int o0 = blockIdx.x * GEMV_ROWS_PER_BLOCK + warp * GEMV_ROWS_PER_WARP;
-    if (o0 >= out)
-        return;
-    float acc[GEMV_ROWS_PER_WARP];
-    const uint4 *rows[GEMV_ROWS_PER_WARP];
-#pragma unroll
-    for (int r = 0; r < GEMV_ROWS_PER_WARP; r++) {
-        acc[r] = 0.0f;
-        int o = o0 + r < out ? o0 + r : out - 1; /* past the end: a row computed, not written */
-        rows[r] = (const uint4 *)(w + (size_t)o * in);
-    }
-    int steps = in / 8;
-    for (int i = lane; i < steps; i += 32) {
-        uint4 packed[GEMV_ROWS_PER_WARP];
-#pragma unroll
-        for (int r = 0; r < GEMV_ROWS_PER_WARP; r++)
-            packed[r] = __ldg(rows[r] + i);
-        const float4 *xv = (const float4 *)(xs + 8 * i);
-        float4 a = xv[0], b = xv[1];
-#pragma unroll
-        for (int r = 0; r < GEMV_ROWS_PER_WARP; r++) {
-            const T *wv = (const T *)&packed[r];
-            acc[r] += a.x * to_f32<T>(wv[0]) + a.y * to_f32<T>(wv[1]) + a.z * to_f32<T>(wv[2]) +
-                      a.w * to_f32<T>(wv[3]) + b.x * to_f32<T>(wv[4]) + b.y * to_f32<T>(wv[5]) +
-                      b.z * to_f32<T>(wv[6]) + b.w * to_f32<T>(wv[7]);
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < GEMV_ROWS_PER_WARP; r++) {
-        float v = acc[r];
-        for (int d = 16; d > 0; d >>= 1)
-            v += __shfl_xor_sync(0xffffffffu, v, d);
-        if (lane == 0 && o0 + r < out) {
-            float *yo = y + o0 + r;
-            *yo = alpha * v + (accumulate ? *yo : 0.0f);
-        }
-    }
-}
-
 extern "C" void pv_cu_matmul_wt(pv_cuda_ctx *c, const float *x, int n, int in, const void *w,
                                 pv_cuda_dtype wt, int out, float *y, bool accumulate,
                                 float alpha)
 {
-    /* The GEMV path needs whole 16-byte loads: rows of W and x aligned, in % 8 == 0. */
-    bool aligned = in % 8 == 0 && ((uintptr_t)w % 16) == 0 && ((uintptr_t)x % 16) == 0;
-    static int gemv_off = -1; /* PV_CUDA_GEMV=0: cuBLAS for every product (comparisons) */
-    if (gemv_off < 0)
-        gemv_off = getenv("PV_CUDA_GEMV") && strcmp(getenv("PV_CUDA_GEMV"), "0") == 0;
-    if (wt != PV_CUDA_F32 && n == 1 && in <= GEMV_MAX_IN && aligned && !gemv_off) {
-        unsigned blocks = (unsigned)((out + GEMV_ROWS_PER_BLOCK - 1) / GEMV_ROWS_PER_BLOCK);
-        size_t bytes = (size_t)in * sizeof(float);
-        if (wt == PV_CUDA_BF16)
-            gemv1_kernel<__nv_bfloat16><<<blocks, 256, bytes, c->stream>>>(
-                x, in, (const __nv_bfloat16 *)w, out, y, accumulate, alpha);
-        else
-            gemv1_kernel<__half><<<blocks, 256, bytes, c->stream>>>(x, in, (const __half *)w,
-                                                                    out, y, accumulate, alpha);
-        LAUNCHED(c, "gemv");
-        return;
-    }
     const void *xin = x;
     if (wt != PV_CUDA_F32) {
         /* cuBLAS wants both operands in one type: round the activations. */

@@ -7,8 +7,7 @@
  * in different orders (cuBLAS and warp reductions against OpenBLAS and serial sums),
  * over at most a few hundred terms. bf16 and fp16 products are compared with a
  * float64 product of the same rounded operands: the tensor cores multiply exactly
- * and accumulate in fp32, so the same 1e-5 holds there too (both the cuBLAS and the
- * one-row GEMV paths are exercised). Skips without a GPU. */
+ * and accumulate in fp32, so the same 1e-5 holds there too. Skips without a GPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,11 +380,10 @@ int main(void)
     test_matmul(PV_CUDA_BF16, 1, 512, 64, false);
     test_matmul(PV_CUDA_BF16, 45, 256, 200, true);
     test_matmul(PV_CUDA_F16, 19, 256, 100, false);
-    /* One row with 16-bit weights takes the GEMV kernel when in % 8 == 0 (rows past a
-     * block's 32 and in up to 12288 included); the others cuBLAS. */
+    /* Decoding's shapes: one row, LLaMA-7B's widths. */
     test_matmul(PV_CUDA_BF16, 1, 4096, 1000, true);
     test_matmul(PV_CUDA_F16, 1, 11008, 37, false);
-    test_matmul(PV_CUDA_BF16, 1, 30, 20, false);   /* in % 8 != 0: cuBLAS */
+    test_matmul(PV_CUDA_BF16, 1, 30, 20, false);
     test_matmul(PV_CUDA_BF16, 7, 1000, 33, true);
     test_matmul(PV_CUDA_F16, 16, 264, 50, false);
     test_norms(7, 4096);
