@@ -50,7 +50,10 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CPPFLAGS_PV += -DPV_HAVE_CUDA=1 -I$(CUDA_HOME)/include
 LDLIBS_PV   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 NVCCFLAGS   ?= -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
-               -Xcompiler -fPIC -Ilib
+               -Xcompiler -fPIC -Xcompiler -Wall,-Wextra -Ilib
+ifeq ($(WERROR),1)
+NVCCFLAGS   += -Werror all-warnings -Xcompiler -Werror
+endif
 CU_OBJS     := $(patsubst %.cu,$(BUILD)/obj/%.o,$(CU_SRCS))
 else
 CU_OBJS     :=
@@ -65,7 +68,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 MANS      := $(wildcard man/*.[15])
 
-.PHONY: all deps check test unit bats lint demo bench asan fuzz install uninstall clean tools units
+.PHONY: all deps check test unit bats lint demo sample-model bench asan fuzz install uninstall clean \
+        tools units gpu-bundle
 all: tools
 
 tools: $(TOOLS)
@@ -109,6 +113,14 @@ lint:
 
 demo: deps tools
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk BIN=$(abspath $(BIN))
+
+sample-model: deps tools
+	@$(MAKE) --no-print-directory -f pipelines/sample-model.mk BIN=$(abspath $(BIN))
+
+# The binaries, libraries and fixture copies a lent GPU machine needs (.device/);
+# then one device call runs tests/gpu/run.sh (see tests/gpu/NOTES.md).
+gpu-bundle: tools
+	@tests/gpu/bundle.sh
 
 bench: deps tools
 	@BIN=$(BIN) bench/run.sh
