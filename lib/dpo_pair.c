@@ -22,20 +22,30 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-/* Logits of every position of ids [n][vocab] (malloc'd), or NULL with err. */
-static float *all_logits(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
-                         const float *features, char *err, size_t errlen)
+/* Logits of positions from..n-2 of ids (row r is position from + r, which predicts
+ * ids[from + r + 1]), [n - 1 - from][vocab] malloc'd; NULL with err. The positions
+ * before `from` run through the KV cache without the vocabulary projection; all
+ * image tokens must be among them (or from == 0). */
+static float *logits_from(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
+                          const float *features, int from, char *err, size_t errlen)
 {
     size_t V = (size_t)m->cfg.text.vocab_size;
+    int rows = n - 1 - from;
     pv_lm_session *s = pv_lm_session_new(m, n, use_lora);
-    float *logits = malloc((size_t)n * V * sizeof *logits);
-    if (!s || !logits) {
-        fail(err, errlen, "out of memory for the logits of %d tokens", n);
+    float *logits = malloc((size_t)(rows > 0 ? rows : 1) * V * sizeof *logits);
+    if (!s || !logits || rows < 1) {
+        fail(err, errlen, rows < 1 ? "no response to score" : "out of memory for %d rows of logits",
+             rows);
         free(logits);
         pv_lm_session_free(s);
         return NULL;
     }
-    if (pv_lm_prefill_all(s, ids, n, features, logits) != 0) {
+    int rc = 0;
+    if (from > 0)
+        rc = pv_lm_prefill(s, ids, from, features, NULL);
+    if (rc == 0)
+        rc = pv_lm_prefill_all(s, ids + from, rows, from > 0 ? NULL : features, logits);
+    if (rc != 0) {
         fail(err, errlen, "%s", pv_lm_session_error(s));
         free(logits);
         logits = NULL;
@@ -45,33 +55,39 @@ static float *all_logits(const pv_llava_model *m, bool use_lora, const int32_t *
 }
 
 int pv_sequence_argmax(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
-                       const float *features, int32_t *argmax, char *err, size_t errlen)
+                       const float *features, int from, int32_t *argmax, char *err,
+                       size_t errlen)
 {
-    float *logits = all_logits(m, use_lora, ids, n, features, err, errlen);
+    float *logits = logits_from(m, use_lora, ids, n, features, from, err, errlen);
     if (!logits)
         return -1;
     int V = m->cfg.text.vocab_size;
-    for (int t = 0; t < n - 1; t++)
-        argmax[t] = pv_op_argmax(logits + (size_t)t * V, V);
+    for (int t = 0; t < from; t++)
+        argmax[t] = 0;
+    for (int t = from; t < n - 1; t++)
+        argmax[t] = pv_op_argmax(logits + (size_t)(t - from) * V, V);
     free(logits);
     return 0;
 }
 
-double pv_sequence_target_logp(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
-                               const float *features, int start, const int32_t *targets,
-                               char *err, size_t errlen)
+int pv_sequence_target_logps(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
+                             const float *features, int start, const int32_t *const *targets,
+                             int ntargets, double *sums, char *err, size_t errlen)
 {
-    float *logits = all_logits(m, use_lora, ids, n, features, err, errlen);
+    float *logits = logits_from(m, use_lora, ids, n, features, start - 1, err, errlen);
     if (!logits)
-        return NAN;
+        return -1;
     int V = m->cfg.text.vocab_size;
-    double sum = 0;
+    for (int k = 0; k < ntargets; k++)
+        sums[k] = 0;
     for (int t = start - 1; t < n - 1; t++) {
-        const float *z = logits + (size_t)t * V;
-        sum += z[targets[t]] - pv_op_logsumexp(z, V);
+        const float *z = logits + (size_t)(t - start + 1) * V;
+        double lse = pv_op_logsumexp(z, V);
+        for (int k = 0; k < ntargets; k++)
+            sums[k] += z[targets[k][t]] - lse;
     }
     free(logits);
-    return sum;
+    return 0;
 }
 
 int pv_dpo_pair(pv_trainer *t, const pv_llava_model *ref, const pv_dpo_opts *o,
@@ -107,47 +123,62 @@ int pv_dpo_pair(pv_trainer *t, const pv_llava_model *ref, const pv_dpo_opts *o,
     for (int i = 0; i + 1 < in->n_rejected; i++)
         targets_r[i] = in->rejected[i + 1];
 
-    /* Reference log-probabilities (no gradients). */
+    /* Reference log-probabilities (no gradients). What cannot change comes from the
+     * cache; the chosen sequence is scored once for both its target sets. */
     if (!o->sft) {
+        bool need_pair = !(cache && cache->valid);
+        bool need_noise = stage2 && !(cache && cache->noise_valid);
         pv_project_features(ref, in->selected, n_img, ref_feat);
-        if (cache && cache->valid) {
-            res->ref_chosen = cache->chosen;
-            res->ref_rejected = cache->rejected;
-        } else {
-            res->ref_chosen = pv_llava_sequence_logp_err(ref, in->chosen, nc, ref_feat, sc, false,
-                                                         NULL, err, errlen);
-            res->ref_rejected = pv_llava_sequence_logp_err(ref, in->rejected, in->n_rejected,
-                                                           ref_feat, in->start_rejected, false,
-                                                           NULL, err, errlen);
-            if (isnan(res->ref_chosen) || isnan(res->ref_rejected))
+        if (need_noise) {
+            pv_project_features(ref, in->selected_noisy, n_img, noisy_feat);
+            if (pv_sequence_argmax(ref, false, in->chosen, nc, noisy_feat, sc - 1, ref_arg, err,
+                                   errlen) != 0)
                 goto out;
-            if (cache) {
+        }
+        if (need_pair || need_noise) {
+            const int32_t *tl[2] = {targets_c, ref_arg};
+            double sums[2];
+            int first = need_pair ? 0 : 1;
+            if (pv_sequence_target_logps(ref, false, in->chosen, nc, ref_feat, sc, tl + first,
+                                         need_noise ? 2 - first : 1, sums, err, errlen) != 0)
+                goto out;
+            if (need_pair)
+                res->ref_chosen = sums[0];
+            if (need_noise)
+                res->ref_noise = sums[1 - first];
+        }
+        if (need_pair) {
+            const int32_t *tl[1] = {targets_r};
+            double sums[1];
+            if (pv_sequence_target_logps(ref, false, in->rejected, in->n_rejected, ref_feat,
+                                         in->start_rejected, tl, 1, sums, err, errlen) != 0)
+                goto out;
+            res->ref_rejected = sums[0];
+        }
+        if (cache) {
+            if (need_pair) {
                 cache->valid = true;
                 cache->chosen = res->ref_chosen;
                 cache->rejected = res->ref_rejected;
             }
-        }
-    }
-    /* Stage 2: each model's own argmax under the noisy image. */
-    if (stage2) {
-        if (cache && cache->noise_valid) {
-            res->ref_noise = cache->noise;
-        } else {
-            pv_project_features(ref, in->selected_noisy, n_img, noisy_feat);
-            if (pv_sequence_argmax(ref, false, in->chosen, nc, noisy_feat, ref_arg, err, errlen) != 0)
-                goto out;
-            res->ref_noise = pv_sequence_target_logp(ref, false, in->chosen, nc, ref_feat, sc,
-                                                     ref_arg, err, errlen);
-            if (isnan(res->ref_noise))
-                goto out;
-            if (cache) {
+            if (need_noise) {
                 cache->noise_valid = true;
                 cache->noise = res->ref_noise;
             }
         }
+        if (!need_pair) {
+            res->ref_chosen = cache->chosen;
+            res->ref_rejected = cache->rejected;
+        }
+        if (stage2 && !need_noise)
+            res->ref_noise = cache->noise;
+    }
+    /* Stage 2: the policy's own argmax under the noisy image. */
+    if (stage2) {
         const pv_llava_model *pm = pv_trainer_model(t);
         pv_project_features(pm, in->selected_noisy, n_img, noisy_feat);
-        if (pv_sequence_argmax(pm, true, in->chosen, nc, noisy_feat, policy_arg, err, errlen) != 0)
+        if (pv_sequence_argmax(pm, true, in->chosen, nc, noisy_feat, sc - 1, policy_arg, err,
+                               errlen) != 0)
             goto out;
     }
 

@@ -65,14 +65,16 @@ int pv_dpo_pair(pv_trainer *t, const pv_llava_model *ref, const pv_dpo_opts *o,
                 const pv_pair_input *in, double grad_scale, bool train, uint64_t dropout_key,
                 pv_ref_cache *cache, pv_pair_result *res, char *err, size_t errlen);
 
-/* Argmax of every position's logits (n - 1 of them: position t predicts t + 1) of
- * ids under model m with the given image features. 0, or -1 with err. */
+/* Argmax of the logits of positions from..n-2 of ids (position t predicts t + 1)
+ * under model m with the given image features, into argmax[t]; argmax[t] = 0 for
+ * t < from (from = 0: every position). 0, or -1 with err. */
 int pv_sequence_argmax(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
-                       const float *features, int32_t *argmax, char *err, size_t errlen);
-/* Sum over positions t + 1 >= start of log softmax(logits[t])[targets[t]].
- * NAN with err on failure. */
-double pv_sequence_target_logp(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
-                               const float *features, int start, const int32_t *targets,
-                               char *err, size_t errlen);
+                       const float *features, int from, int32_t *argmax, char *err,
+                       size_t errlen);
+/* sums[k] = sum over positions t + 1 >= start of log softmax(logits[t])[targets[k][t]],
+ * from one forward. 0, or -1 with err. */
+int pv_sequence_target_logps(const pv_llava_model *m, bool use_lora, const int32_t *ids, int n,
+                             const float *features, int start, const int32_t *const *targets,
+                             int ntargets, double *sums, char *err, size_t errlen);
 
 #endif

@@ -150,68 +150,58 @@ void pv_attention_backward(int T, int hq, int hkv, int d, float scale, const flo
                            const float *k, const float *v, const float *dout, float *dq,
                            float *dk, float *dv)
 {
+    /* Per query head, as matrix products (the work is in them, and OpenBLAS runs
+     * them in parallel); the rows of a head are strided views of the [T][heads][d]
+     * tensors. P and dP are T x T, recomputed here rather than kept from the forward.
+     *   S = scale Q K^T (causal)   P = softmax(S)       dV += P^T dO
+     *   dP = dO V^T               dS = P * (dP - rowsum(P * dP))
+     *   dQ += scale dS K          dK += scale dS^T Q */
     int group = hq / hkv;
-    /* Each query head owns its rows of dq; dk/dv are shared within a group, so
-     * a group is one unit of parallel work. */
-#pragma omp parallel
-    {
-        float *p = malloc((size_t)T * sizeof *p);
-        float *dp = malloc((size_t)T * sizeof *dp);
-        if (!p || !dp)
-            pv_die(PV_EXIT_SYSTEM, "out of memory");
-#pragma omp for schedule(dynamic)
-        for (int kvh = 0; kvh < hkv; kvh++) {
-            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                for (int t = 0; t < T; t++) {
-                    const float *qt = q + ((size_t)t * hq + h) * d;
-                    const float *dot = dout + ((size_t)t * hq + h) * d;
-                    /* Recompute the probabilities of row t. */
-                    float mx = -INFINITY;
-                    for (int s = 0; s <= t; s++) {
-                        const float *ks = k + ((size_t)s * hkv + kvh) * d;
-                        float acc = 0;
-                        for (int i = 0; i < d; i++)
-                            acc += qt[i] * ks[i];
-                        p[s] = acc * scale;
-                        if (p[s] > mx)
-                            mx = p[s];
-                    }
-                    double sum = 0;
-                    for (int s = 0; s <= t; s++) {
-                        p[s] = expf(p[s] - mx);
-                        sum += p[s];
-                    }
-                    float inv = (float)(1.0 / sum);
-                    double pdp = 0;
-                    for (int s = 0; s <= t; s++) {
-                        p[s] *= inv;
-                        const float *vs = v + ((size_t)s * hkv + kvh) * d;
-                        float acc = 0;
-                        for (int i = 0; i < d; i++)
-                            acc += dot[i] * vs[i];
-                        dp[s] = acc;
-                        pdp += (double)p[s] * acc;
-                        /* dv[s] += p[s] * dout[t] */
-                        float *dvs = dv + ((size_t)s * hkv + kvh) * d;
-                        for (int i = 0; i < d; i++)
-                            dvs[i] += p[s] * dot[i];
-                    }
-                    float *dqt = dq + ((size_t)t * hq + h) * d;
-                    for (int s = 0; s <= t; s++) {
-                        float ds = p[s] * (dp[s] - (float)pdp) * scale;
-                        const float *ks = k + ((size_t)s * hkv + kvh) * d;
-                        float *dks = dk + ((size_t)s * hkv + kvh) * d;
-                        for (int i = 0; i < d; i++) {
-                            dqt[i] += ds * ks[i];
-                            dks[i] += ds * qt[i];
-                        }
-                    }
-                }
+    int qs = hq * d, ks = hkv * d; /* row strides */
+    float *p = malloc((size_t)T * T * sizeof *p);
+    float *dp = malloc((size_t)T * T * sizeof *dp);
+    if (!p || !dp)
+        pv_die(PV_EXIT_SYSTEM, "out of memory (attention backward of %d tokens)", T);
+    for (int h = 0; h < hq; h++) {
+        int g = h / group;
+        const float *qh = q + (size_t)h * d, *doh = dout + (size_t)h * d;
+        const float *kg = k + (size_t)g * d, *vg = v + (size_t)g * d;
+        float *dqh = dq + (size_t)h * d, *dkg = dk + (size_t)g * d, *dvg = dv + (size_t)g * d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, d, scale, qh, qs, kg, ks, 0.0f,
+                    p, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, d, 1.0f, doh, qs, vg, ks, 0.0f,
+                    dp, T);
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < T; t++) {
+            float *pr = p + (size_t)t * T, *dpr = dp + (size_t)t * T;
+            float mx = -INFINITY;
+            for (int s = 0; s <= t; s++)
+                mx = pr[s] > mx ? pr[s] : mx;
+            double sum = 0;
+            for (int s = 0; s <= t; s++) {
+                pr[s] = expf(pr[s] - mx);
+                sum += pr[s];
             }
+            float inv = (float)(1.0 / sum);
+            double pdp = 0;
+            for (int s = 0; s <= t; s++) {
+                pr[s] *= inv;
+                pdp += (double)pr[s] * dpr[s];
+            }
+            for (int s = 0; s <= t; s++)
+                dpr[s] = pr[s] * (dpr[s] - (float)pdp);
+            for (int s = t + 1; s < T; s++) /* masked: no probability, no gradient */
+                pr[s] = dpr[s] = 0.0f;
         }
-        free(p);
-        free(dp);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, d, T, 1.0f, p, T, doh, qs, 1.0f,
+                    dvg, ks);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, d, T, scale, dp, T, kg, ks, 1.0f,
+                    dqh, qs);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, d, T, scale, dp, T, qh, qs, 1.0f,
+                    dkg, ks);
     }
+    free(p);
+    free(dp);
 }
 
 void pv_logprob_backward(int T, int V, const float *logits, const float *lse, const int *target,

@@ -48,7 +48,7 @@ void pv_gelu_backward(size_t n, const float *x, const float *dy, float *dx);
 /* Causal grouped-query attention, softmax(q k^T * scale) v, per head:
  * q [T][hq][d], k and v [T][hkv][d] (query head h uses kv head h / (hq/hkv)),
  * dout [T][hq][d]. Recomputes the probabilities (no T x T matrix is kept
- * between forward and backward); scratch needs T floats per thread. */
+ * between forward and backward); works in 2 T x T buffers of its own. */
 void pv_attention_backward(int T, int hq, int hkv, int d, float scale, const float *q,
                            const float *k, const float *v, const float *dout, float *dq,
                            float *dk, float *dv);

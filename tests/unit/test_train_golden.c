@@ -112,13 +112,13 @@ int main(void)
     int na;
     int32_t *want_arg = golden_i32("policy_noisy_argmax", &na);
     pv_project_features(&m, seln, n_img, feat);
-    pv_sequence_argmax(&m, true, chosen, nc, feat, arg, err, sizeof err);
+    pv_sequence_argmax(&m, true, chosen, nc, feat, 0, arg, err, sizeof err);
     CHECK(na == nc - 1 && memcmp(arg, want_arg, (size_t)na * sizeof *arg) == 0,
           "policy noisy argmax equals golden");
     free(want_arg);
     want_arg = golden_i32("ref_noisy_argmax", &na);
     pv_project_features(ref, seln, n_img, feat);
-    pv_sequence_argmax(ref, false, chosen, nc, feat, arg, err, sizeof err);
+    pv_sequence_argmax(ref, false, chosen, nc, feat, 0, arg, err, sizeof err);
     CHECK(na == nc - 1 && memcmp(arg, want_arg, (size_t)na * sizeof *arg) == 0,
           "reference noisy argmax equals golden");
 
