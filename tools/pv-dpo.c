@@ -507,14 +507,17 @@ static void train(run *r)
             pv_die(PV_EXIT_SYSTEM, "%s", err);
         cJSON *now = run_options(s);
         cJSON *k;
+        char differs[64] = "";
         cJSON_ArrayForEach(k, now) {
             cJSON *was = cJSON_GetObjectItemCaseSensitive(saved, k->string);
-            if (!was || !cJSON_Compare(was, k, true))
-                pv_die(PV_EXIT_USAGE, "--resume %s: option %s differs from the checkpoint's",
-                       s->resume, k->string);
+            if (!*differs && (!was || !cJSON_Compare(was, k, true)))
+                snprintf(differs, sizeof differs, "%s", k->string);
         }
         cJSON_Delete(now);
         cJSON_Delete(saved);
+        if (*differs)
+            pv_die(PV_EXIT_USAGE, "--resume %s: option %s differs from the checkpoint's", s->resume,
+                   differs);
         if (st.total_steps != spe * s->epochs)
             pv_die(PV_EXIT_USAGE, "--resume %s: the checkpoint was made for %ld steps, these "
                    "pairs make %ld (different input?)", s->resume, st.total_steps, spe * s->epochs);
