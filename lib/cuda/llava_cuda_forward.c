@@ -93,6 +93,14 @@ static void patch_rows(const pv_vision_config *vc, const float *pixels, float *r
         }
 }
 
+/* Attention on tensor cores (fp16 operands) for 16-bit models' prefill and CLIP;
+ * PV_CUDA_TC_ATTENTION=0 keeps the fp32 kernel (the device script times both). */
+static bool tc_attention(const pv_cuda_model *g)
+{
+    const char *env = getenv("PV_CUDA_TC_ATTENTION");
+    return g->dtype != PV_CUDA_F32 && !(env && strcmp(env, "0") == 0);
+}
+
 int pv_cuda_image_features(pv_cuda_model *g, const float *pixel_values_host, int n_images,
                            float *features_host, char *err, size_t errlen)
 {
@@ -137,8 +145,12 @@ int pv_cuda_image_features(pv_cuda_model *g, const float *pixel_values_host, int
             linear(c, g->dtype, &L->q, x, tokens, q, false, NULL);
             linear(c, g->dtype, &L->k, x, tokens, k, false, NULL);
             linear(c, g->dtype, &L->v, x, tokens, v, false, NULL);
-            pv_cu_attention(c, q, tokens, 0, NULL, NULL, k, v, tokens, 0, (size_t)hd, (size_t)D,
-                            heads, heads, hd, false, scale, attn, 8);
+            if (!tc_attention(g))
+                pv_cu_attention(c, q, tokens, 0, NULL, NULL, k, v, tokens, 0, (size_t)hd,
+                                (size_t)D, heads, heads, hd, false, scale, attn, 8);
+            else
+                pv_cu_attention_f16(c, q, tokens, 0, NULL, NULL, k, v, tokens, 0, (size_t)hd,
+                                    (size_t)D, heads, heads, hd, false, scale, attn);
             linear(c, g->dtype, &L->o, attn, tokens, x, false, NULL);
             pv_cu_add(c, h, x, td);
             pv_cu_layernorm(c, h, tokens, D, L->ln2_w, L->ln2_b, eps, x);
@@ -354,8 +366,13 @@ static void decoder_layer(pv_cuda_session *s, int l, const step *st)
         kc += st->slot * s->slot_stride;
         vc += st->slot * s->slot_stride;
         pv_cu_kv_store(c, s->k, s->v, n, kvh, hd, kc, vc, 0, s->max_tokens, st->pos0, NULL, NULL);
-        pv_cu_attention(c, s->q, n, st->pos0, NULL, NULL, kc, vc, st->pos0 + n, 0, head_stride,
-                        (size_t)hd, heads, kvh, hd, true, scale, s->attn, n == 1 ? 1 : 8);
+        if (n > 1 && tc_attention(s->g)) /* prefill */
+            pv_cu_attention_f16(c, s->q, n, st->pos0, NULL, NULL, kc, vc, st->pos0 + n, 0,
+                                head_stride, (size_t)hd, heads, kvh, hd, true, scale, s->attn);
+        else
+            pv_cu_attention(c, s->q, n, st->pos0, NULL, NULL, kc, vc, st->pos0 + n, 0,
+                            head_stride, (size_t)hd, heads, kvh, hd, true, scale, s->attn,
+                            n == 1 ? 1 : 8);
     }
     text_linear(s, &L->o, s->attn, n, s->x);
     pv_cu_add(c, s->h, s->x, (size_t)n * H);

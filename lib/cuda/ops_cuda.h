@@ -126,6 +126,16 @@ void pv_cu_attention(pv_cuda_ctx *c, const float *q, int n, int pos0, const int 
                      int n_heads, int n_kv_heads, int head_dim, bool causal, float scale,
                      float *out, int rows_per_block);
 
+/* pv_cu_attention's prefill (rows of one slot) for 16-bit models, on tensor cores:
+ * q * scale, keys, values and the softmax terms are rounded to fp16, products summed
+ * in fp32 (about 5e-4 relative per term, under the bf16 rounding of the weights).
+ * head_dim a multiple of 16 up to 256; other head_dims take pv_cu_attention (fp32). */
+void pv_cu_attention_f16(pv_cuda_ctx *c, const float *q, int n, int pos0, const int *positions,
+                         const int *slots, const float *k, const float *v, int n_keys,
+                         size_t slot_stride, size_t kv_head_stride, size_t kv_pos_stride,
+                         int n_heads, int n_kv_heads, int head_dim, bool causal, float scale,
+                         float *out);
+
 /* ops.h pv_op_argmax per row: out[r] = argmax of x[r][0..len) (first on ties). */
 void pv_cu_argmax_rows(pv_cuda_ctx *c, const float *x, int rows, int len, int32_t *out);
 /* ops.h pv_op_logsumexp per row (double accumulation), out [rows] (device double). */

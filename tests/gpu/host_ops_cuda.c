@@ -326,3 +326,38 @@ void pv_cu_logsumexp_rows(pv_cuda_ctx *c, const float *x, int rows, int len, dou
     for (int r = 0; r < rows; r++)
         out[r] = pv_op_logsumexp(x + (size_t)r * len, len);
 }
+
+/* The tensor-core prefill: q * scale, keys and values rounded to fp16 (one slot's rows,
+ * as on the GPU), then the fp32 attention above. The GPU also rounds each softmax term
+ * to fp16 (relative 2^-11); that last rounding is not emulated. */
+void pv_cu_attention_f16(pv_cuda_ctx *c, const float *q, int n, int pos0, const int *positions,
+                         const int *slots, const float *k, const float *v, int n_keys,
+                         size_t slot_stride, size_t kv_head_stride, size_t kv_pos_stride,
+                         int n_heads, int n_kv_heads, int head_dim, bool causal, float scale,
+                         float *out)
+{
+    if (head_dim % 16 || head_dim > 256) {
+        pv_cu_attention(c, q, n, pos0, positions, slots, k, v, n_keys, slot_stride,
+                        kv_head_stride, kv_pos_stride, n_heads, n_kv_heads, head_dim, causal,
+                        scale, out, 8);
+        return;
+    }
+    size_t qlen = (size_t)n * n_heads * head_dim, kvlen = (size_t)n_kv_heads * n_keys * head_dim;
+    float *qr = malloc(qlen * sizeof(float)), *kr = malloc(kvlen * sizeof(float));
+    float *vr = malloc(kvlen * sizeof(float));
+    for (size_t i = 0; i < qlen; i++)
+        qr[i] = rounded(q[i] * scale, PV_CUDA_F16);
+    size_t base = (size_t)(slots ? slots[0] : 0) * slot_stride;
+    for (int h = 0; h < n_kv_heads; h++)
+        for (int j = 0; j < n_keys; j++)
+            for (int ch = 0; ch < head_dim; ch++) {
+                size_t src = base + h * kv_head_stride + j * kv_pos_stride + ch;
+                size_t dst = ((size_t)h * n_keys + j) * head_dim + ch;
+                kr[dst] = rounded(k[src], PV_CUDA_F16);
+                vr[dst] = rounded(v[src], PV_CUDA_F16);
+            }
+    pv_cu_attention(c, qr, n, pos0, positions, NULL, kr, vr, n_keys, 0,
+                    (size_t)n_keys * head_dim, (size_t)head_dim, n_heads, n_kv_heads, head_dim,
+                    causal, 1.0f, out, 8);
+    free(qr), free(kr), free(vr);
+}

@@ -58,6 +58,11 @@ timeout 90 "$D/bin/test_cuda_llava" > "$LOG/test_cuda_llava.tap" 2>&1; tap test_
 echo "== test_cuda_7b"
 PV_GPU_7B_CONFIG=$D/shared/data/llava-1.5-7b-hf.config.json \
     timeout 180 "$D/bin/test_cuda_7b" > "$LOG/test_cuda_7b.tap" 2>&1; tap test_cuda_7b $?
+echo "== test_cuda_7b with the fp32 attention kernel (PV_CUDA_TC_ATTENTION=0: the baseline, same call)"
+PV_CUDA_TC_ATTENTION=0 PV_GPU_7B_CONFIG=$D/shared/data/llava-1.5-7b-hf.config.json \
+    timeout 180 "$D/bin/test_cuda_7b" > "$LOG/test_cuda_7b_fp32_attention.tap" 2>&1
+echo "exit $?: $(grep -c '^ok ' "$LOG/test_cuda_7b_fp32_attention.tap") ok, $(grep -c '^not ok ' "$LOG/test_cuda_7b_fp32_attention.tap") not ok"
+grep -E '^not ok|^# bf16 first 2 layers' "$LOG/test_cuda_7b_fp32_attention.tap"
 echo "== pv-caption --device cuda against --device cpu on the fixture"
 F=$D/shared/fixtures/tiny-llava
 printf '{"id":"1","image":"%s"}\n{"id":"2","image":"%s","prompt":"What is it?"}\n' \
@@ -100,4 +105,6 @@ for t in test_cuda_ops test_cuda_llava test_cuda_7b "pv-caption fp32 greedy" \
 done
 printf '%-34s %s\n' "figure (pv, bf16, 7B shapes)" "value"
 sed -n 's/^# TABLE //p' "$LOG/test_cuda_7b.tap" | while read -r k v; do printf '%-34s %s\n' "$k" "$v"; done
+sed -n 's/^# TABLE \(image_features_ms\|prefill_625_ms\|prefill_tflops\) /\1_fp32_attention /p' \
+    "$LOG/test_cuda_7b_fp32_attention.tap" | while read -r k v; do printf '%-34s %s\n' "$k" "$v"; done
 printf '%-34s %s\n' "torch_decode_b1_tokens_per_s" "$baseline_tps (same call, same GPU)"

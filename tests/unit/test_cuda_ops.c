@@ -328,6 +328,72 @@ static void test_attention_clip(int tokens, int heads, int hd)
     free(q), free(k), free(v), free(want), free(scratch), free(got);
 }
 
+/* The tensor-core prefill (pv_cu_attention_f16) against float64 attention of the same
+ * fp16-rounded operands (q * scale, keys, values; products of fp16 values are exact in
+ * the fp32 sums). What remains is the fp16 rounding of each softmax term p_j, relative
+ * u = 2^-11, in both the numerator and the sum l: out moves by at most
+ * 2u max_j |v_j - out| <= 4u max|v|, the tolerance. clip_layout: keys and values are
+ * [tokens][heads][hd] projections (non-causal); else a cache [kvh][max][hd], causal. */
+static void test_attention_f16(int n, int pos0, int heads, int kvh, int hd, bool clip_layout)
+{
+    int n_keys = clip_layout ? n : pos0 + n, max_tokens = n_keys + 3;
+    size_t head_stride = clip_layout ? (size_t)hd : (size_t)max_tokens * hd;
+    size_t pos_stride = clip_layout ? (size_t)kvh * hd : (size_t)hd;
+    size_t kvlen = clip_layout ? (size_t)n * kvh * hd : (size_t)kvh * max_tokens * hd;
+    size_t len = (size_t)n * heads * hd;
+    float *q = random_floats(len, -2, 2), *k = random_floats(kvlen, -2, 2);
+    float *v = random_floats(kvlen, -2, 2), *want = malloc(len * 4);
+    double *p = malloc((size_t)n_keys * sizeof *p), maxv = 0;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t i = 0; i < kvlen; i++)
+        maxv = fmax(maxv, fabs(round_bits(v[i], 11)));
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < heads; h++) {
+            const float *qr = q + ((size_t)t * heads + h) * hd;
+            size_t base = (size_t)(h / (heads / kvh)) * head_stride;
+            int last = clip_layout ? n_keys - 1 : pos0 + t;
+            double pmax = -INFINITY, l = 0;
+            for (int j = 0; j <= last; j++) {
+                double dot = 0;
+                for (int c = 0; c < hd; c++)
+                    dot += (double)round_bits(qr[c] * scale, 11) *
+                           round_bits(k[base + j * pos_stride + c], 11);
+                p[j] = dot;
+                pmax = fmax(pmax, dot);
+            }
+            for (int j = 0; j <= last; j++)
+                l += p[j] = exp(p[j] - pmax);
+            for (int c = 0; c < hd; c++) {
+                double o = 0;
+                for (int j = 0; j <= last; j++)
+                    o += p[j] * round_bits(v[base + j * pos_stride + c], 11);
+                want[((size_t)t * heads + h) * hd + c] = (float)(o / l);
+            }
+        }
+    float *qd = dev_from(q, len * 4), *kd = dev_from(k, kvlen * 4), *vd = dev_from(v, kvlen * 4);
+    float *od = dev_poisoned(len);
+    pv_cu_attention_f16(ctx, qd, n, clip_layout ? 0 : pos0, NULL, NULL, kd, vd, n_keys, 0,
+                        head_stride, pos_stride, heads, kvh, hd, !clip_layout, scale, od);
+    char what[128];
+    snprintf(what, sizeof what, "attention on tensor cores (fp16) %s n=%d pos0=%d heads=%d kv=%d hd=%d",
+             clip_layout ? "non-causal" : "causal", n, pos0, heads, kvh, hd);
+    check_sync(what);
+    float *got = to_host(od, len);
+    double tol = 4 * ldexp(1, -11) * maxv, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < len; i++) {
+        double err = fabs((double)got[i] - want[i]);
+        err = isnan(err) ? INFINITY : err;
+        if (err > worst || i == 0)
+            worst = err, at = i;
+    }
+    printf("# %s: %zu values, worst error %.3g = %.3g of the tolerance 4u max|v| (got %.9g want %.9g)\n",
+           what, len, worst, worst / tol, got[at], want[at]);
+    CHECK(worst <= tol, what);
+    pv_cuda_free(qd), pv_cuda_free(kd), pv_cuda_free(vd), pv_cuda_free(od);
+    free(q), free(k), free(v), free(want), free(p), free(got);
+}
+
 static void test_argmax_logsumexp(void)
 {
     int rows = 5, len = 32064;
@@ -399,6 +465,12 @@ int main(void)
     test_attention_clip(577, 16, 64);         /* CLIP-L/336 */
     test_attention_clip(9, 2, 6);             /* head_dim not a multiple of 4 */
     test_attention_clip(40, 2, 256);          /* the largest head_dim: 74 KB of shared memory */
+    test_attention_f16(21, 0, 4, 2, 16, false);   /* the fixture's shape, GQA, one tile */
+    test_attention_f16(130, 37, 8, 4, 128, false); /* LLaMA's head_dim: 3 row blocks, tails */
+    test_attention_f16(70, 0, 4, 4, 128, false);
+    test_attention_f16(577, 0, 16, 16, 64, true);  /* CLIP-L/336 */
+    test_attention_f16(40, 0, 2, 2, 256, true);    /* the largest head_dim: 190 KB of shared memory */
+    test_attention_f16(9, 0, 2, 2, 32, true);
     test_argmax_logsumexp();
     pv_cuda_ctx_free(ctx);
     return check_done();
