@@ -166,3 +166,14 @@ int pv_final_status(void)
     }
     return PV_EXIT_OK;
 }
+
+int pv_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "exitcode.h"
 
@@ -29,6 +30,10 @@ void pv_bad_record(const char *file, long line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Informational line on stderr unless -q. */
 void pv_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Formats a message into err (when err is not NULL and errlen > 0) and returns -1:
+ * how library functions report an error to their caller without printing it. */
+int pv_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Exit through the common path: unfinished output files are removed, stdout
  * is flushed and checked. */

@@ -1,7 +1,6 @@
 #include "dpo_pair.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +8,6 @@
 #include "diag.h"
 #include "llava_forward.h"
 #include "ops.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Logits of positions from..n-2 of ids (row r is position from + r, which predicts
  * ids[from + r + 1]), [n - 1 - from][vocab] malloc'd; NULL with err. The positions
@@ -34,7 +21,7 @@ static float *logits_from(const pv_llava_model *m, bool use_lora, const int32_t 
     pv_lm_session *s = pv_lm_session_new(m, n, use_lora);
     float *logits = malloc((size_t)(rows > 0 ? rows : 1) * V * sizeof *logits);
     if (!s || !logits || rows < 1) {
-        fail(err, errlen, rows < 1 ? "no response to score" : "out of memory for %d rows of logits",
+        pv_set_err(err, errlen, rows < 1 ? "no response to score" : "out of memory for %d rows of logits",
              rows);
         free(logits);
         pv_lm_session_free(s);
@@ -46,7 +33,7 @@ static float *logits_from(const pv_llava_model *m, bool use_lora, const int32_t 
     if (rc == 0)
         rc = pv_lm_prefill_all(s, ids + from, rows, from > 0 ? NULL : features, logits);
     if (rc != 0) {
-        fail(err, errlen, "%s", pv_lm_session_error(s));
+        pv_set_err(err, errlen, "%s", pv_lm_session_error(s));
         free(logits);
         logits = NULL;
     }
@@ -106,7 +93,7 @@ int pv_dpo_pair(pv_trainer *t, const pv_llava_model *ref, const pv_dpo_opts *o,
     pv_seq_act *ac = NULL, *ar = NULL;
 
     if (stage2 && !in->selected_noisy)
-        return fail(err, errlen, "stage 2 needs the noisy image");
+        return pv_set_err(err, errlen, "stage 2 needs the noisy image");
     img = pv_train_image(t, in->selected);
     ref_feat = malloc(feat_elems * sizeof *ref_feat);
     noisy_feat = malloc(feat_elems * sizeof *noisy_feat);
@@ -115,7 +102,7 @@ int pv_dpo_pair(pv_trainer *t, const pv_llava_model *ref, const pv_dpo_opts *o,
     policy_arg = malloc((size_t)nc * sizeof *policy_arg);
     ref_arg = malloc((size_t)nc * sizeof *ref_arg);
     if (!ref_feat || !noisy_feat || !targets_c || !targets_r || !policy_arg || !ref_arg) {
-        fail(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         goto out;
     }
     for (int i = 0; i + 1 < nc; i++)

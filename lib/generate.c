@@ -1,11 +1,11 @@
 /* Greedy and temperature / top-p generation (see generate.h). */
 #include "generate.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag.h"
 #include "llava_forward.h"
 #include "ops.h"
 #include "philox.h"
@@ -87,28 +87,15 @@ double pv_gen_uniform(uint64_t seed, uint64_t k)
     return pv_philox_uniform(seed, PV_GEN_STREAM, k);
 }
 
-static int gen_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int gen_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 int pv_generate(const pv_llava_model *m, const int32_t *prompt, int n_prompt,
                 const float *image_features, const pv_gen_params *p, int32_t *out,
                 char *err, size_t errlen)
 {
     int context = m->cfg.text.max_position_embeddings;
     if (n_prompt < 1)
-        return gen_fail(err, errlen, "empty prompt");
+        return pv_set_err(err, errlen, "empty prompt");
     if (n_prompt > context)
-        return gen_fail(err, errlen, "prompt of %d tokens does not fit the context of %d",
+        return pv_set_err(err, errlen, "prompt of %d tokens does not fit the context of %d",
                         n_prompt, context);
     if (p->max_new_tokens < 1)
         return 0;
@@ -122,11 +109,11 @@ int pv_generate(const pv_llava_model *m, const int32_t *prompt, int n_prompt,
     void *scratch = malloc(pv_sample_scratch_size(vocab));
     int count = -1;
     if (!s || !logits || !scratch) {
-        gen_fail(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         goto out;
     }
     if (pv_lm_prefill(s, prompt, n_prompt, image_features, logits) < 0) {
-        gen_fail(err, errlen, "%s", pv_lm_session_error(s));
+        pv_set_err(err, errlen, "%s", pv_lm_session_error(s));
         goto out;
     }
     for (count = 0; count < p->max_new_tokens;) {
@@ -138,7 +125,7 @@ int pv_generate(const pv_llava_model *m, const int32_t *prompt, int n_prompt,
         if (count == p->max_new_tokens || pv_lm_session_pos(s) == max_tokens)
             break;
         if (pv_lm_decode(s, tok, logits) < 0) {
-            count = gen_fail(err, errlen, "%s", pv_lm_session_error(s));
+            count = pv_set_err(err, errlen, "%s", pv_lm_session_error(s));
             break;
         }
     }

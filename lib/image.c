@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <turbojpeg.h>
 #include <zlib.h>
 
+#include "diag.h"
 #include "outfile.h"
 
 /* PNG output: no filter and zlib's Huffman-only strategy. Noisy pixels have no
@@ -33,18 +33,6 @@
  * needs at least one bit per 8x8 block of each scan. Smaller images are always
  * decoded (and rejected by the decoder when truncated). */
 #define LARGE_IMAGE_PIXELS (64ull << 20)
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int pv_image_alloc(pv_image *img, int width, int height)
 {
@@ -70,11 +58,11 @@ void pv_image_free(pv_image *img)
 static int check_size(unsigned long long w, unsigned long long h, char *err, size_t errlen)
 {
     if (w == 0 || h == 0) {
-        set_err(err, errlen, "image has zero size (%llux%llu)", w, h);
+        pv_set_err(err, errlen, "image has zero size (%llux%llu)", w, h);
         return -1;
     }
     if (w > PV_IMAGE_MAX_SIDE || h > PV_IMAGE_MAX_SIDE) {
-        set_err(err, errlen, "image too large: %llux%llu (the limit is %d pixels per side)", w, h,
+        pv_set_err(err, errlen, "image too large: %llux%llu (the limit is %d pixels per side)", w, h,
                 PV_IMAGE_MAX_SIDE);
         return -1;
     }
@@ -104,7 +92,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, pv_image *img, char *err
 {
     tjhandle tj = tjInitDecompress();
     if (!tj) {
-        set_err(err, errlen, "cannot start the JPEG decoder");
+        pv_set_err(err, errlen, "cannot start the JPEG decoder");
         return -1;
     }
     int rc = -1;
@@ -112,18 +100,18 @@ static int decode_jpeg(const uint8_t *data, size_t len, pv_image *img, char *err
     int w, h, subsamp, colorspace;
     if (len > ULONG_MAX ||
         tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0) {
-        set_err(err, errlen, "corrupt JPEG: %s", tjGetErrorStr2(tj));
+        pv_set_err(err, errlen, "corrupt JPEG: %s", tjGetErrorStr2(tj));
         goto out;
     }
     if (check_size((unsigned long long)w, (unsigned long long)h, err, errlen) != 0)
         goto out;
     unsigned long long pixels = (unsigned long long)w * (unsigned long long)h;
     if (pixels > LARGE_IMAGE_PIXELS && pixels / 64 > 8ull * len) {
-        set_err(err, errlen, "corrupt JPEG: %dx%d pixels cannot fit in %zu bytes", w, h, len);
+        pv_set_err(err, errlen, "corrupt JPEG: %dx%d pixels cannot fit in %zu bytes", w, h, len);
         goto out;
     }
     if (pv_image_alloc(img, w, h) != 0) {
-        set_err(err, errlen, "out of memory for a %dx%d image", w, h);
+        pv_set_err(err, errlen, "out of memory for a %dx%d image", w, h);
         goto out;
     }
     /* Accurate integer DCT and fancy upsampling: libjpeg's defaults, which Pillow
@@ -133,7 +121,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, pv_image *img, char *err
     if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
         cmyk = malloc((size_t)w * (size_t)h * 4);
         if (!cmyk) {
-            set_err(err, errlen, "out of memory for a %dx%d image", w, h);
+            pv_set_err(err, errlen, "out of memory for a %dx%d image", w, h);
             goto out;
         }
         ok = tjDecompress2(tj, data, (unsigned long)len, cmyk, w, 0, h, TJPF_CMYK, flags) == 0;
@@ -145,7 +133,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, pv_image *img, char *err
     if (!ok) {
         const char *msg = tjGetErrorStr2(tj);
         if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(msg, "Premature end")) {
-            set_err(err, errlen, "corrupt JPEG: %s", msg);
+            pv_set_err(err, errlen, "corrupt JPEG: %s", msg);
             goto out;
         }
     }
@@ -207,13 +195,13 @@ static int decode_png(const uint8_t *data, size_t len, pv_image *img, char *err,
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
-        set_err(err, errlen, "cannot start the PNG decoder");
+        pv_set_err(err, errlen, "cannot start the PNG decoder");
         return -1;
     }
     /* Written after setjmp, read after longjmp: volatile. */
     png_bytep *volatile rows = NULL;
     if (setjmp(io.jmp)) {
-        set_err(err, errlen, "corrupt PNG: %s", io.msg);
+        pv_set_err(err, errlen, "corrupt PNG: %s", io.msg);
         png_destroy_read_struct(&png, &info, NULL);
         free(rows);
         pv_image_free(img);
@@ -232,7 +220,7 @@ static int decode_png(const uint8_t *data, size_t len, pv_image *img, char *err,
     }
     unsigned long long raw = ((unsigned long long)w * (unsigned)png_get_channels(png, info) * (unsigned)depth + 7) / 8 * h;
     if ((unsigned long long)w * h > LARGE_IMAGE_PIXELS && raw / 1032 > len) {
-        set_err(err, errlen, "corrupt PNG: %ux%u pixels cannot fit in %zu bytes", (unsigned)w, (unsigned)h, len);
+        pv_set_err(err, errlen, "corrupt PNG: %ux%u pixels cannot fit in %zu bytes", (unsigned)w, (unsigned)h, len);
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
@@ -248,7 +236,7 @@ static int decode_png(const uint8_t *data, size_t len, pv_image *img, char *err,
     if (png_get_rowbytes(png, info) != (size_t)w * 3)
         png_error(png, "unexpected pixel layout after conversion");
     if (pv_image_alloc(img, (int)w, (int)h) != 0) {
-        set_err(err, errlen, "out of memory for a %ux%u image", (unsigned)w, (unsigned)h);
+        pv_set_err(err, errlen, "out of memory for a %ux%u image", (unsigned)w, (unsigned)h);
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
@@ -273,7 +261,7 @@ int pv_image_decode(const uint8_t *data, size_t len, pv_image *img, char *err, s
         return decode_jpeg(data, len, img, err, errlen);
     if (len >= 8 && memcmp(data, png_magic, 8) == 0)
         return decode_png(data, len, img, err, errlen);
-    set_err(err, errlen, "not a JPEG or PNG image");
+    pv_set_err(err, errlen, "not a JPEG or PNG image");
     return -1;
 }
 
@@ -319,7 +307,7 @@ int pv_image_load(const char *path, pv_image *img, char *err, size_t errlen)
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
         char why[128];
-        set_err(err, errlen, "cannot open: %s", strerror_r(errno, why, sizeof why));
+        pv_set_err(err, errlen, "cannot open: %s", strerror_r(errno, why, sizeof why));
         return -1;
     }
     uint8_t *data;
@@ -331,7 +319,7 @@ int pv_image_load(const char *path, pv_image *img, char *err, size_t errlen)
         fclose(f);
     if (rc != 0) {
         char why[128];
-        set_err(err, errlen, "cannot read: %s", strerror_r(saved ? saved : EIO, why, sizeof why));
+        pv_set_err(err, errlen, "cannot read: %s", strerror_r(saved ? saved : EIO, why, sizeof why));
         return -1;
     }
     rc = pv_image_decode(data, len, img, err, errlen);
@@ -383,11 +371,11 @@ static int encode_png(const pv_image *img, uint8_t **out, size_t *outlen, char *
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_write_struct(&png, NULL);
-        set_err(err, errlen, "cannot start the PNG encoder");
+        pv_set_err(err, errlen, "cannot start the PNG encoder");
         return -1;
     }
     if (setjmp(o.jmp)) {
-        set_err(err, errlen, "PNG encoding failed: %s", o.msg);
+        pv_set_err(err, errlen, "PNG encoding failed: %s", o.msg);
         png_destroy_write_struct(&png, &info);
         free(o.buf);
         return -1;
@@ -413,7 +401,7 @@ static int encode_jpeg(const pv_image *img, int quality, uint8_t **out, size_t *
 {
     tjhandle tj = tjInitCompress();
     if (!tj) {
-        set_err(err, errlen, "cannot start the JPEG encoder");
+        pv_set_err(err, errlen, "cannot start the JPEG encoder");
         return -1;
     }
     unsigned char *buf = NULL;
@@ -422,7 +410,7 @@ static int encode_jpeg(const pv_image *img, int quality, uint8_t **out, size_t *
     int rc = tjCompress2(tj, img->rgb, img->width, 0, img->height, TJPF_RGB, &buf, &len, TJSAMP_444,
                          quality, TJFLAG_ACCURATEDCT);
     if (rc != 0) {
-        set_err(err, errlen, "JPEG encoding failed: %s", tjGetErrorStr2(tj));
+        pv_set_err(err, errlen, "JPEG encoding failed: %s", tjGetErrorStr2(tj));
         tjFree(buf);
         tjDestroy(tj);
         return -1;
@@ -432,7 +420,7 @@ static int encode_jpeg(const pv_image *img, int quality, uint8_t **out, size_t *
     *out = malloc(len ? len : 1);
     if (!*out) {
         tjFree(buf);
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return -1;
     }
     memcpy(*out, buf, len);
@@ -450,12 +438,12 @@ int pv_image_encode(const pv_image *img, enum pv_image_format fmt, int quality, 
                                 (unsigned long long)(img->height > 0 ? img->height : 0), err,
                                 errlen) != 0) {
         if (!img->rgb)
-            set_err(err, errlen, "no image to encode");
+            pv_set_err(err, errlen, "no image to encode");
         return -1;
     }
     if (fmt == PV_IMAGE_JPEG) {
         if (quality < 1 || quality > 100) {
-            set_err(err, errlen, "JPEG quality %d is not in 1..100", quality);
+            pv_set_err(err, errlen, "JPEG quality %d is not in 1..100", quality);
             return -1;
         }
         return encode_jpeg(img, quality, out, outlen, err, errlen);
@@ -474,6 +462,6 @@ int pv_image_save(const char *path, const pv_image *img, enum pv_image_format fm
     int rc = pv_write_file_atomic(path, buf, len);
     free(buf);
     if (rc != 0)
-        set_err(err, errlen, "cannot write the image (reported above)");
+        pv_set_err(err, errlen, "cannot write the image (reported above)");
     return rc;
 }

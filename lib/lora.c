@@ -12,12 +12,12 @@
 #include <errno.h>
 #include <math.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llava_model.h"
+#include "diag.h"
 #include "llava_storage.h"
 #include "paths.h"
 
@@ -28,21 +28,11 @@ typedef struct adapter_config {
     cJSON *targets; /* string (regex) or array of strings; NULL: no check */
 } adapter_config;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static char *slurp(const char *path, char *err, size_t errlen)
 {
     char *text = pv_read_file(path, NULL);
     if (!text)
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+        pv_set_err(err, errlen, "%s: %s", path, strerror(errno));
     return text;
 }
 
@@ -64,23 +54,23 @@ static int read_adapter_config(const char *path, adapter_config *c, cJSON **root
     *root = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(*root))
-        return fail(err, errlen, "%s: not a JSON object", path);
+        return pv_set_err(err, errlen, "%s: not a JSON object", path);
     const cJSON *o = *root;
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(o, "peft_type");
     if (pt && !(cJSON_IsString(pt) && strcmp(pt->valuestring, "LORA") == 0))
-        return fail(err, errlen, "%s: peft_type is not \"LORA\"", path);
+        return pv_set_err(err, errlen, "%s: peft_type is not \"LORA\"", path);
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "r");
     if (!cJSON_IsNumber(r) || r->valuedouble != floor(r->valuedouble) || r->valuedouble < 1 ||
         r->valuedouble > 1 << 20)
-        return fail(err, errlen, "%s: \"r\" must be a positive integer", path);
+        return pv_set_err(err, errlen, "%s: \"r\" must be a positive integer", path);
     c->r = (int)r->valuedouble;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "lora_alpha");
     if (a && !cJSON_IsNumber(a))
-        return fail(err, errlen, "%s: \"lora_alpha\" must be a number", path);
+        return pv_set_err(err, errlen, "%s: \"lora_alpha\" must be a number", path);
     c->alpha = a ? a->valuedouble : 8; /* peft's default */
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "use_rslora");
     if (rs && !cJSON_IsBool(rs) && !cJSON_IsNull(rs))
-        return fail(err, errlen, "%s: \"use_rslora\" must be true or false", path);
+        return pv_set_err(err, errlen, "%s: \"use_rslora\" must be true or false", path);
     c->rslora = cJSON_IsTrue(rs);
     static const struct {
         const char *key, *ok, *what;
@@ -97,15 +87,15 @@ static int read_adapter_config(const char *path, adapter_config *c, cJSON **root
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (!unset(cJSON_GetObjectItemCaseSensitive(o, refused[i].key), refused[i].ok))
-            return fail(err, errlen, "%s: %s is unsupported", path, refused[i].what);
+            return pv_set_err(err, errlen, "%s: %s is unsupported", path, refused[i].what);
     cJSON *tm = cJSON_GetObjectItemCaseSensitive(o, "target_modules");
     if (tm && !cJSON_IsNull(tm)) {
         if (cJSON_IsArray(tm)) {
             for (const cJSON *e = tm->child; e; e = e->next)
                 if (!cJSON_IsString(e))
-                    return fail(err, errlen, "%s: target_modules must hold strings", path);
+                    return pv_set_err(err, errlen, "%s: target_modules must hold strings", path);
         } else if (!cJSON_IsString(tm))
-            return fail(err, errlen, "%s: target_modules must be a list or a string", path);
+            return pv_set_err(err, errlen, "%s: target_modules must be a list or a string", path);
         c->targets = tm;
     }
     return 0;
@@ -192,13 +182,13 @@ int pv_llava_load_adapter(pv_llava_model *m, const char *adapter_dir, char *err,
 {
     pv_llava_storage *s = m->storage;
     if (!s)
-        return fail(err, errlen, "%s: no model loaded", adapter_dir);
+        return pv_set_err(err, errlen, "%s: no model loaded", adapter_dir);
     if (s->has_adapter)
-        return fail(err, errlen, "%s: the model already has an adapter", adapter_dir);
+        return pv_set_err(err, errlen, "%s: the model already has an adapter", adapter_dir);
     size_t plen = strlen(adapter_dir) + 64;
     char *path = malloc(plen);
     if (!path)
-        return fail(err, errlen, "out of memory");
+        return pv_set_err(err, errlen, "out of memory");
     adapter_config cfg = {0};
     cJSON *root = NULL;
     snprintf(path, plen, "%s/adapter_config.json", adapter_dir);
@@ -212,13 +202,13 @@ int pv_llava_load_adapter(pv_llava_model *m, const char *adapter_dir, char *err,
     size_t nl = s->nlinears;
     float **a = calloc(nl ? nl : 1, sizeof *a), **b = calloc(nl ? nl : 1, sizeof *b);
     if (rc == 0 && (!a || !b))
-        rc = fail(err, errlen, "out of memory");
+        rc = pv_set_err(err, errlen, "out of memory");
     char module[512], canon[512];
     for (size_t i = 0; rc == 0 && i < f.count; i++) {
         const pv_st_tensor *t = &f.tensors[i];
         int which;
         if (split_lora_name(t->name, module, sizeof module, &which) != 0) {
-            rc = fail(err, errlen, "%s: tensor \"%s\" is not a LoRA weight (base_model.model.<module>.lora_A/B.weight)",
+            rc = pv_set_err(err, errlen, "%s: tensor \"%s\" is not a LoRA weight (base_model.model.<module>.lora_A/B.weight)",
                       path, t->name);
             break;
         }
@@ -228,29 +218,29 @@ int pv_llava_load_adapter(pv_llava_model *m, const char *adapter_dir, char *err,
                 if (strcmp(s->linears[li].name, canon) == 0)
                     break;
         if (li == nl) {
-            rc = fail(err, errlen, "%s: tensor \"%s\": the model has no linear layer \"%s\"", path, t->name, module);
+            rc = pv_set_err(err, errlen, "%s: tensor \"%s\": the model has no linear layer \"%s\"", path, t->name, module);
             break;
         }
         if (target_matches(cfg.targets, module) == 0) {
-            rc = fail(err, errlen, "%s: tensor \"%s\": module \"%s\" is not selected by target_modules", path,
+            rc = pv_set_err(err, errlen, "%s: tensor \"%s\": module \"%s\" is not selected by target_modules", path,
                       t->name, module);
             break;
         }
         const pv_linear *lin = s->linears[li].lin;
         int64_t want0 = which ? lin->out : cfg.r, want1 = which ? cfg.r : lin->in;
         if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
-            rc = fail(err, errlen, "%s: tensor \"%s\" should have shape [%lld, %lld] (r = %d, layer %d -> %d)", path,
+            rc = pv_set_err(err, errlen, "%s: tensor \"%s\" should have shape [%lld, %lld] (r = %d, layer %d -> %d)", path,
                       t->name, (long long)want0, (long long)want1, cfg.r, lin->in, lin->out);
             break;
         }
         float *buf = malloc((size_t)t->numel * sizeof *buf);
         if (!buf || pv_storage_own(s, buf) != 0) {
-            rc = fail(err, errlen, "out of memory");
+            rc = pv_set_err(err, errlen, "out of memory");
             break;
         }
         char msg[256];
         if (pv_st_to_f32(t, buf, msg, sizeof msg) != 0) {
-            rc = fail(err, errlen, "%s: %s", path, msg);
+            rc = pv_set_err(err, errlen, "%s: %s", path, msg);
             break;
         }
         (which ? b : a)[li] = buf;
@@ -258,13 +248,13 @@ int pv_llava_load_adapter(pv_llava_model *m, const char *adapter_dir, char *err,
     size_t attached = 0;
     for (size_t li = 0; rc == 0 && li < nl; li++) {
         if (!a[li] != !b[li])
-            rc = fail(err, errlen, "%s: layer \"%s\" has lora_%s but not lora_%s", path, s->linears[li].name,
+            rc = pv_set_err(err, errlen, "%s: layer \"%s\" has lora_%s but not lora_%s", path, s->linears[li].name,
                       a[li] ? "A" : "B", a[li] ? "B" : "A");
         else if (a[li])
             attached++;
     }
     if (rc == 0 && attached == 0)
-        rc = fail(err, errlen, "%s: no LoRA weights", path);
+        rc = pv_set_err(err, errlen, "%s: no LoRA weights", path);
     if (rc == 0) {
         /* peft: alpha / r, or alpha / sqrt(r) with rsLoRA */
         float scale = (float)(cfg.rslora ? cfg.alpha / sqrt((double)cfg.r) : cfg.alpha / cfg.r);
@@ -291,7 +281,7 @@ int pv_llava_merge_lora(pv_llava_model *m, char *err, size_t errlen)
 {
     pv_llava_storage *s = m->storage;
     if (!s)
-        return fail(err, errlen, "no model loaded");
+        return pv_set_err(err, errlen, "no model loaded");
     for (size_t i = 0; i < s->nlinears; i++) {
         pv_linear *l = s->linears[i].lin;
         if (l->r <= 0)

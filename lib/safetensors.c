@@ -49,18 +49,6 @@ bool pv_st_dtype_is_float(pv_st_dtype t)
     return t == PV_ST_F32 || t == PV_ST_F16 || t == PV_ST_BF16 || t == PV_ST_F64;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- reader ---- */
 
 static void free_tensors(pv_st_file *f)
@@ -104,7 +92,7 @@ static int parse_entry(const cJSON *e, pv_st_tensor *t, const unsigned char *dat
                        const char *label, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(e)) {
-        set_err(err, errlen, "%s: tensor \"%s\": entry is not an object", label, t->name);
+        pv_set_err(err, errlen, "%s: tensor \"%s\": entry is not an object", label, t->name);
         return -1;
     }
     const cJSON *dt = NULL, *shape = NULL, *off = NULL;
@@ -114,17 +102,17 @@ static int parse_entry(const cJSON *e, pv_st_tensor *t, const unsigned char *dat
                              : strcmp(k->string, "data_offsets") == 0 ? &off
                                                                       : NULL;
         if (!slot) {
-            set_err(err, errlen, "%s: tensor \"%s\": unknown key \"%s\"", label, t->name, k->string);
+            pv_set_err(err, errlen, "%s: tensor \"%s\": unknown key \"%s\"", label, t->name, k->string);
             return -1;
         }
         if (*slot) {
-            set_err(err, errlen, "%s: tensor \"%s\": duplicate key \"%s\"", label, t->name, k->string);
+            pv_set_err(err, errlen, "%s: tensor \"%s\": duplicate key \"%s\"", label, t->name, k->string);
             return -1;
         }
         *slot = k;
     }
     if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(off)) {
-        set_err(err, errlen, "%s: tensor \"%s\": needs string \"dtype\", arrays \"shape\" and \"data_offsets\"",
+        pv_set_err(err, errlen, "%s: tensor \"%s\": needs string \"dtype\", arrays \"shape\" and \"data_offsets\"",
                 label, t->name);
         return -1;
     }
@@ -133,13 +121,13 @@ static int parse_entry(const cJSON *e, pv_st_tensor *t, const unsigned char *dat
         if (strcmp(dt->valuestring, dtypes[d].name) == 0)
             break;
     if (d == N_DTYPES) {
-        set_err(err, errlen, "%s: tensor \"%s\": unknown dtype \"%s\"", label, t->name, dt->valuestring);
+        pv_set_err(err, errlen, "%s: tensor \"%s\": unknown dtype \"%s\"", label, t->name, dt->valuestring);
         return -1;
     }
     t->dtype = (pv_st_dtype)d;
     int nd = cJSON_GetArraySize(shape);
     if (nd > PV_ST_MAX_DIMS) {
-        set_err(err, errlen, "%s: tensor \"%s\": %d dimensions (at most %d)", label, t->name, nd, PV_ST_MAX_DIMS);
+        pv_set_err(err, errlen, "%s: tensor \"%s\": %d dimensions (at most %d)", label, t->name, nd, PV_ST_MAX_DIMS);
         return -1;
     }
     t->ndim = nd;
@@ -148,30 +136,30 @@ static int parse_entry(const cJSON *e, pv_st_tensor *t, const unsigned char *dat
     for (const cJSON *s = shape->child; s; s = s->next, i++) {
         uint64_t v;
         if (!json_uint(s, &v)) {
-            set_err(err, errlen, "%s: tensor \"%s\": shape entries must be non-negative integers", label, t->name);
+            pv_set_err(err, errlen, "%s: tensor \"%s\": shape entries must be non-negative integers", label, t->name);
             return -1;
         }
         t->shape[i] = (int64_t)v;
         if (__builtin_mul_overflow(numel, v, &numel) || numel > (uint64_t)data_len) {
             /* more elements than bytes can never fit (dtype size >= 1) */
-            set_err(err, errlen, "%s: tensor \"%s\": shape larger than the data area", label, t->name);
+            pv_set_err(err, errlen, "%s: tensor \"%s\": shape larger than the data area", label, t->name);
             return -1;
         }
     }
     t->numel = (int64_t)numel;
     uint64_t begin, end;
     if (cJSON_GetArraySize(off) != 2 || !json_uint(off->child, &begin) || !json_uint(off->child->next, &end)) {
-        set_err(err, errlen, "%s: tensor \"%s\": data_offsets must be two non-negative integers", label, t->name);
+        pv_set_err(err, errlen, "%s: tensor \"%s\": data_offsets must be two non-negative integers", label, t->name);
         return -1;
     }
     if (begin > end || end > data_len) {
-        set_err(err, errlen, "%s: tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64 "] outside the data area of %zu bytes",
+        pv_set_err(err, errlen, "%s: tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64 "] outside the data area of %zu bytes",
                 label, t->name, begin, end, data_len);
         return -1;
     }
     uint64_t want = numel * dtypes[d].size; /* numel <= data_len, no overflow */
     if (end - begin != want) {
-        set_err(err, errlen, "%s: tensor \"%s\": %" PRIu64 " bytes for %" PRIu64 " x %s (%zu bytes each) = %" PRIu64,
+        pv_set_err(err, errlen, "%s: tensor \"%s\": %" PRIu64 " bytes for %" PRIu64 " x %s (%zu bytes each) = %" PRIu64,
                 label, t->name, end - begin, numel, dtypes[d].name, dtypes[d].size, want);
         return -1;
     }
@@ -183,12 +171,12 @@ static int parse_entry(const cJSON *e, pv_st_tensor *t, const unsigned char *dat
 static int parse_metadata(const cJSON *m, const char *label, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(m)) {
-        set_err(err, errlen, "%s: \"__metadata__\" is not an object", label);
+        pv_set_err(err, errlen, "%s: \"__metadata__\" is not an object", label);
         return -1;
     }
     for (const cJSON *k = m->child; k; k = k->next)
         if (!cJSON_IsString(k)) {
-            set_err(err, errlen, "%s: \"__metadata__\" value \"%s\" is not a string", label, k->string);
+            pv_set_err(err, errlen, "%s: \"__metadata__\" value \"%s\" is not a string", label, k->string);
             return -1;
         }
     return 0;
@@ -199,36 +187,36 @@ int pv_st_parse(const void *buf, size_t len, const char *label, pv_st_file *f, c
     memset(f, 0, sizeof *f);
     const unsigned char *p = buf;
     if (len < 8) {
-        set_err(err, errlen, "%s: too short for a safetensors file (%zu bytes)", label, len);
+        pv_set_err(err, errlen, "%s: too short for a safetensors file (%zu bytes)", label, len);
         return -1;
     }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--)
         n = n << 8 | p[i];
     if (n > PV_ST_MAX_HEADER) {
-        set_err(err, errlen, "%s: header length %" PRIu64 " exceeds the limit of %u bytes", label, n,
+        pv_set_err(err, errlen, "%s: header length %" PRIu64 " exceeds the limit of %u bytes", label, n,
                 PV_ST_MAX_HEADER);
         return -1;
     }
     if (n > len - 8) {
-        set_err(err, errlen, "%s: header length %" PRIu64 " runs past the end of the file (%zu bytes): truncated?",
+        pv_set_err(err, errlen, "%s: header length %" PRIu64 " runs past the end of the file (%zu bytes): truncated?",
                 label, n, len);
         return -1;
     }
     if (n < 2 || p[8] != '{') {
-        set_err(err, errlen, "%s: header is not a JSON object (must start with '{')", label);
+        pv_set_err(err, errlen, "%s: header is not a JSON object (must start with '{')", label);
         return -1;
     }
     const char *text = (const char *)p + 8, *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, false);
     if (!root || !cJSON_IsObject(root)) {
-        set_err(err, errlen, "%s: header is not valid JSON", label);
+        pv_set_err(err, errlen, "%s: header is not valid JSON", label);
         cJSON_Delete(root);
         return -1;
     }
     for (const char *q = end; q < text + n; q++)
         if (*q != ' ') {
-            set_err(err, errlen, "%s: header has bytes after the JSON object other than space padding", label);
+            pv_set_err(err, errlen, "%s: header has bytes after the JSON object other than space padding", label);
             cJSON_Delete(root);
             return -1;
         }
@@ -240,7 +228,7 @@ int pv_st_parse(const void *buf, size_t len, const char *label, pv_st_file *f, c
         count++;
     f->tensors = calloc(count ? count : 1, sizeof *f->tensors);
     if (!f->tensors) {
-        set_err(err, errlen, "%s: out of memory", label);
+        pv_set_err(err, errlen, "%s: out of memory", label);
         cJSON_Delete(root);
         return -1;
     }
@@ -248,7 +236,7 @@ int pv_st_parse(const void *buf, size_t len, const char *label, pv_st_file *f, c
     for (const cJSON *e = root->child; e && rc == 0; e = e->next) {
         if (strcmp(e->string, "__metadata__") == 0) {
             if (f->metadata) {
-                set_err(err, errlen, "%s: duplicate \"__metadata__\"", label);
+                pv_set_err(err, errlen, "%s: duplicate \"__metadata__\"", label);
                 rc = -1;
             } else if ((rc = parse_metadata(e, label, err, errlen)) == 0)
                 f->metadata = cJSON_Duplicate(e, true);
@@ -257,7 +245,7 @@ int pv_st_parse(const void *buf, size_t len, const char *label, pv_st_file *f, c
         pv_st_tensor *t = &f->tensors[f->count++];
         t->name = strdup(e->string);
         if (!t->name) {
-            set_err(err, errlen, "%s: out of memory", label);
+            pv_set_err(err, errlen, "%s: out of memory", label);
             rc = -1;
         } else
             rc = parse_entry(e, t, data, data_len, label, err, errlen);
@@ -271,7 +259,7 @@ int pv_st_parse(const void *buf, size_t len, const char *label, pv_st_file *f, c
     qsort(f->tensors, f->count, sizeof *f->tensors, cmp_name);
     for (size_t i = 1; i < f->count; i++)
         if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0) {
-            set_err(err, errlen, "%s: tensor \"%s\" appears twice", label, f->tensors[i].name);
+            pv_set_err(err, errlen, "%s: tensor \"%s\" appears twice", label, f->tensors[i].name);
             free_tensors(f);
             return -1;
         }
@@ -280,7 +268,7 @@ int pv_st_parse(const void *buf, size_t len, const char *label, pv_st_file *f, c
      * where the previous ended, the first at 0, the last at the end. */
     const pv_st_tensor **order = malloc((f->count ? f->count : 1) * sizeof *order);
     if (!order) {
-        set_err(err, errlen, "%s: out of memory", label);
+        pv_set_err(err, errlen, "%s: out of memory", label);
         free_tensors(f);
         return -1;
     }
@@ -291,18 +279,18 @@ int pv_st_parse(const void *buf, size_t len, const char *label, pv_st_file *f, c
     for (size_t i = 0; i < f->count && rc == 0; i++) {
         size_t b = (size_t)(order[i]->data - data);
         if (b > pos) {
-            set_err(err, errlen, "%s: %zu unused bytes before tensor \"%s\" (hole in the data area)", label,
+            pv_set_err(err, errlen, "%s: %zu unused bytes before tensor \"%s\" (hole in the data area)", label,
                     b - pos, order[i]->name);
             rc = -1;
         } else if (b < pos) {
-            set_err(err, errlen, "%s: tensor \"%s\" overlaps tensor \"%s\"", label, order[i]->name,
+            pv_set_err(err, errlen, "%s: tensor \"%s\" overlaps tensor \"%s\"", label, order[i]->name,
                     order[i - 1]->name);
             rc = -1;
         }
         pos = b + order[i]->nbytes;
     }
     if (rc == 0 && pos != data_len) {
-        set_err(err, errlen, "%s: data area has %zu bytes but the tensors cover %zu", label, data_len, pos);
+        pv_set_err(err, errlen, "%s: data area has %zu bytes but the tensors cover %zu", label, data_len, pos);
         rc = -1;
     }
     free(order);
@@ -321,12 +309,12 @@ int pv_st_open(const char *path, pv_st_file *f, char *err, size_t errlen)
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        pv_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        pv_set_err(err, errlen, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
@@ -337,7 +325,7 @@ int pv_st_open(const char *path, pv_st_file *f, char *err, size_t errlen)
          * pages are copied on write and the file never changes. */
         map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
-            set_err(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+            pv_set_err(err, errlen, "%s: cannot map: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
@@ -490,7 +478,7 @@ int pv_st_to_f32(const pv_st_tensor *t, float *dst, char *err, size_t errlen)
         }
         return 0;
     default:
-        set_err(err, errlen, "tensor \"%s\": dtype %s is not supported (F32, F16, BF16 or F64 only)", t->name,
+        pv_set_err(err, errlen, "tensor \"%s\": dtype %s is not supported (F32, F16, BF16 or F64 only)", t->name,
                 pv_st_dtype_name(t->dtype));
         return -1;
     }
@@ -522,7 +510,7 @@ int pv_st_set_open_files(const char *const *paths, size_t n, pv_st_set *set, cha
     set->files = calloc(n ? n : 1, sizeof *set->files);
     set->nfiles = 0;
     if (!set->files) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -534,7 +522,7 @@ int pv_st_set_open_files(const char *const *paths, size_t n, pv_st_set *set, cha
         for (size_t j = 0; j < i; j++)
             for (size_t k = 0; k < set->files[i].count; k++)
                 if (pv_st_find(&set->files[j], set->files[i].tensors[k].name)) {
-                    set_err(err, errlen, "tensor \"%s\" is in both %s and %s", set->files[i].tensors[k].name,
+                    pv_set_err(err, errlen, "tensor \"%s\" is in both %s and %s", set->files[i].tensors[k].name,
                             set->files[j].path, set->files[i].path);
                     pv_st_set_close(set);
                     return -1;
@@ -547,7 +535,7 @@ static char *read_text_file(const char *path, char *err, size_t errlen)
 {
     char *text = pv_read_file(path, NULL);
     if (!text)
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        pv_set_err(err, errlen, "%s: %s", path, strerror(errno));
     return text;
 }
 
@@ -566,7 +554,7 @@ static int open_index(const char *dir, const char *index_path, pv_st_set *set, c
     free(text);
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(map)) {
-        set_err(err, errlen, "%s: not JSON with a \"weight_map\" object", index_path);
+        pv_set_err(err, errlen, "%s: not JSON with a \"weight_map\" object", index_path);
         cJSON_Delete(root);
         return -1;
     }
@@ -579,7 +567,7 @@ static int open_index(const char *dir, const char *index_path, pv_st_set *set, c
     int rc = 0;
     for (const cJSON *e = map->child; e && rc == 0; e = e->next) {
         if (!cJSON_IsString(e) || !plain_file_name(e->valuestring)) {
-            set_err(err, errlen, "%s: weight_map[\"%s\"] is not a file name in the folder", index_path, e->string);
+            pv_set_err(err, errlen, "%s: weight_map[\"%s\"] is not a file name in the folder", index_path, e->string);
             rc = -1;
             break;
         }
@@ -596,7 +584,7 @@ static int open_index(const char *dir, const char *index_path, pv_st_set *set, c
         }
     }
     if (rc == 0 && n == 0) {
-        set_err(err, errlen, "%s: empty weight_map", index_path);
+        pv_set_err(err, errlen, "%s: empty weight_map", index_path);
         rc = -1;
     }
     if (rc == 0)
@@ -608,7 +596,7 @@ static int open_index(const char *dir, const char *index_path, pv_st_set *set, c
             if (strcmp(names[j], e->valuestring) == 0)
                 break;
         if (!pv_st_find(&set->files[j], e->string)) {
-            set_err(err, errlen, "%s: tensor \"%s\" is not in %s as the index says", index_path, e->string,
+            pv_set_err(err, errlen, "%s: tensor \"%s\" is not in %s as the index says", index_path, e->string,
                     set->files[j].path);
             pv_st_set_close(set);
             rc = -1;
@@ -628,7 +616,7 @@ int pv_st_set_open_dir(const char *dir, pv_st_set *set, char *err, size_t errlen
     size_t len = strlen(dir) + 64;
     char *path = malloc(len);
     if (!path) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return -1;
     }
     int rc;
@@ -638,7 +626,7 @@ int pv_st_set_open_dir(const char *dir, pv_st_set *set, char *err, size_t errlen
     else {
         snprintf(path, len, "%s/model.safetensors", dir);
         if (access(path, F_OK) != 0) {
-            set_err(err, errlen, "%s: no model.safetensors or model.safetensors.index.json", dir);
+            pv_set_err(err, errlen, "%s: no model.safetensors or model.safetensors.index.json", dir);
             rc = -1;
         } else {
             const char *one[1] = {path};
@@ -714,14 +702,14 @@ unsigned char *pv_st_header(const pv_st_out *t, size_t n, const cJSON *metadata,
     bool first = true;
     if (metadata) {
         if (!cJSON_IsObject(metadata)) {
-            set_err(err, errlen, "metadata is not an object");
+            pv_set_err(err, errlen, "metadata is not an object");
             free(b.s);
             return NULL;
         }
         sb_add(&b, "\"__metadata__\":{", 16);
         for (const cJSON *k = metadata->child; k; k = k->next) {
             if (!cJSON_IsString(k)) {
-                set_err(err, errlen, "metadata value \"%s\" is not a string", k->string);
+                pv_set_err(err, errlen, "metadata value \"%s\" is not a string", k->string);
                 free(b.s);
                 return NULL;
             }
@@ -738,20 +726,20 @@ unsigned char *pv_st_header(const pv_st_out *t, size_t n, const cJSON *metadata,
     for (size_t i = 0; i < n; i++) {
         if (!t[i].name || !t[i].name[0] || strcmp(t[i].name, "__metadata__") == 0 || t[i].ndim < 0 ||
             t[i].ndim > PV_ST_MAX_DIMS) {
-            set_err(err, errlen, "tensor %zu: bad name or rank", i);
+            pv_set_err(err, errlen, "tensor %zu: bad name or rank", i);
             free(b.s);
             return NULL;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(t[i].name, t[j].name) == 0) {
-                set_err(err, errlen, "tensor \"%s\" given twice", t[i].name);
+                pv_set_err(err, errlen, "tensor \"%s\" given twice", t[i].name);
                 free(b.s);
                 return NULL;
             }
         uint64_t numel = 1;
         for (int d = 0; d < t[i].ndim; d++) {
             if (t[i].shape[d] < 0 || __builtin_mul_overflow(numel, (uint64_t)t[i].shape[d], &numel)) {
-                set_err(err, errlen, "tensor \"%s\": bad shape", t[i].name);
+                pv_set_err(err, errlen, "tensor \"%s\": bad shape", t[i].name);
                 free(b.s);
                 return NULL;
             }
@@ -770,7 +758,7 @@ unsigned char *pv_st_header(const pv_st_out *t, size_t n, const cJSON *metadata,
     while (b.len % 8)
         sb_add(&b, " ", 1);
     if (b.oom) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         free(b.s);
         return NULL;
     }

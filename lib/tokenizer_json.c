@@ -5,26 +5,14 @@
  * SentencePiece-style BPE is refused with a message naming what was found. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer.h"
+#include "diag.h"
 #include "tokenizer_impl.h"
 #include "utf8.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void free_ops(text_op *ops, int n)
 {
@@ -86,7 +74,7 @@ static int add_op(text_op *ops, int *n, text_op op, char *err, size_t errlen)
     if (*n >= MAX_OPS) {
         free(op.a);
         free(op.b);
-        set_err(err, errlen, "too many normalizer/decoder steps");
+        pv_set_err(err, errlen, "too many normalizer/decoder steps");
         return -1;
     }
     ops[(*n)++] = op;
@@ -99,13 +87,13 @@ static int parse_normalizer(pv_tokenizer *tok, const cJSON *n, char *err, size_t
         return 0;
     const char *type = json_type(n);
     if (!type) {
-        set_err(err, errlen, "normalizer without a type");
+        pv_set_err(err, errlen, "normalizer without a type");
         return -1;
     }
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
         if (!cJSON_IsArray(list)) {
-            set_err(err, errlen, "normalizer Sequence without a \"normalizers\" list");
+            pv_set_err(err, errlen, "normalizer Sequence without a \"normalizers\" list");
             return -1;
         }
         const cJSON *it;
@@ -118,7 +106,7 @@ static int parse_normalizer(pv_tokenizer *tok, const cJSON *n, char *err, size_t
     if (strcmp(type, "Prepend") == 0) {
         const char *p = json_string(n, "prepend");
         if (!p) {
-            set_err(err, errlen, "Prepend normalizer without a \"prepend\" string");
+            pv_set_err(err, errlen, "Prepend normalizer without a \"prepend\" string");
             return -1;
         }
         return add_op(tok->norm, &tok->n_norm, (text_op){.kind = OP_PREPEND, .a = strdup(p)}, err,
@@ -127,14 +115,14 @@ static int parse_normalizer(pv_tokenizer *tok, const cJSON *n, char *err, size_t
     if (strcmp(type, "Replace") == 0) {
         const char *p = replace_pattern(n), *c = json_string(n, "content");
         if (!p || !*p || !c) {
-            set_err(err, errlen, "Replace normalizer: only a literal {\"String\": ...} pattern "
+            pv_set_err(err, errlen, "Replace normalizer: only a literal {\"String\": ...} pattern "
                                  "is supported");
             return -1;
         }
         return add_op(tok->norm, &tok->n_norm,
                       (text_op){.kind = OP_REPLACE, .a = strdup(p), .b = strdup(c)}, err, errlen);
     }
-    set_err(err, errlen,
+    pv_set_err(err, errlen,
             "normalizer \"%s\" is not supported (pv reads LLaMA-style SentencePiece BPE: "
             "Prepend and Replace only)", type);
     return -1;
@@ -143,7 +131,7 @@ static int parse_normalizer(pv_tokenizer *tok, const cJSON *n, char *err, size_t
 static int parse_metaspace(pv_tokenizer *tok, const cJSON *p, char *err, size_t errlen)
 {
     if (tok->has_metaspace) {
-        set_err(err, errlen, "more than one Metaspace pre-tokenizer");
+        pv_set_err(err, errlen, "more than one Metaspace pre-tokenizer");
         return -1;
     }
     const char *r = json_string(p, "replacement");
@@ -158,7 +146,7 @@ static int parse_metaspace(pv_tokenizer *tok, const cJSON *p, char *err, size_t 
         else if (strcmp(scheme, "never") == 0)
             tok->meta_prepend = PREPEND_NEVER;
         else {
-            set_err(err, errlen, "Metaspace: unknown prepend_scheme \"%s\"", scheme);
+            pv_set_err(err, errlen, "Metaspace: unknown prepend_scheme \"%s\"", scheme);
             return -1;
         }
     } else {
@@ -175,13 +163,13 @@ static int parse_pre_tokenizer(pv_tokenizer *tok, const cJSON *p, char *err, siz
         return 0;
     const char *type = json_type(p);
     if (!type) {
-        set_err(err, errlen, "pre_tokenizer without a type");
+        pv_set_err(err, errlen, "pre_tokenizer without a type");
         return -1;
     }
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
         if (!cJSON_IsArray(list)) {
-            set_err(err, errlen, "pre_tokenizer Sequence without a \"pretokenizers\" list");
+            pv_set_err(err, errlen, "pre_tokenizer Sequence without a \"pretokenizers\" list");
             return -1;
         }
         const cJSON *it;
@@ -194,10 +182,10 @@ static int parse_pre_tokenizer(pv_tokenizer *tok, const cJSON *p, char *err, siz
     if (strcmp(type, "Metaspace") == 0)
         return parse_metaspace(tok, p, err, errlen);
     if (strcmp(type, "ByteLevel") == 0)
-        set_err(err, errlen, "pre_tokenizer \"ByteLevel\": this is a byte-level BPE (GPT-2, "
+        pv_set_err(err, errlen, "pre_tokenizer \"ByteLevel\": this is a byte-level BPE (GPT-2, "
                              "LLaMA-3 family), not LLaMA's SentencePiece BPE");
     else
-        set_err(err, errlen, "pre_tokenizer \"%s\" is not supported (pv reads LLaMA-style "
+        pv_set_err(err, errlen, "pre_tokenizer \"%s\" is not supported (pv reads LLaMA-style "
                              "SentencePiece BPE: Metaspace only)", type);
     return -1;
 }
@@ -210,13 +198,13 @@ static int parse_decoder(pv_tokenizer *tok, const cJSON *d, char *err, size_t er
     }
     const char *type = json_type(d);
     if (!type) {
-        set_err(err, errlen, "decoder without a type");
+        pv_set_err(err, errlen, "decoder without a type");
         return -1;
     }
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(d, "decoders");
         if (!cJSON_IsArray(list)) {
-            set_err(err, errlen, "decoder Sequence without a \"decoders\" list");
+            pv_set_err(err, errlen, "decoder Sequence without a \"decoders\" list");
             return -1;
         }
         const cJSON *it;
@@ -230,7 +218,7 @@ static int parse_decoder(pv_tokenizer *tok, const cJSON *d, char *err, size_t er
     if (strcmp(type, "Replace") == 0) {
         const char *p = replace_pattern(d), *c = json_string(d, "content");
         if (!p || !*p || !c) {
-            set_err(err, errlen, "Replace decoder: only a literal {\"String\": ...} pattern "
+            pv_set_err(err, errlen, "Replace decoder: only a literal {\"String\": ...} pattern "
                                  "is supported");
             return -1;
         }
@@ -245,7 +233,7 @@ static int parse_decoder(pv_tokenizer *tok, const cJSON *d, char *err, size_t er
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(d, "stop");
         if (!c || !*c || !cJSON_IsNumber(s) || !cJSON_IsNumber(e) || s->valuedouble < 0 ||
             e->valuedouble < 0 || s->valuedouble > 1e6 || e->valuedouble > 1e6) {
-            set_err(err, errlen, "Strip decoder needs \"content\", \"start\" and \"stop\"");
+            pv_set_err(err, errlen, "Strip decoder needs \"content\", \"start\" and \"stop\"");
             return -1;
         }
         op = (text_op){.kind = OP_STRIP, .a = strdup(c), .start = s->valueint, .stop = e->valueint};
@@ -256,7 +244,7 @@ static int parse_decoder(pv_tokenizer *tok, const cJSON *d, char *err, size_t er
         op = (text_op){.kind = OP_METASPACE, .a = strdup(r && *r ? r : "\xe2\x96\x81"),
                        .strip_first = strip};
     } else {
-        set_err(err, errlen, "decoder \"%s\" is not supported (pv reads LLaMA-style "
+        pv_set_err(err, errlen, "decoder \"%s\" is not supported (pv reads LLaMA-style "
                              "SentencePiece BPE)", type);
         return -1;
     }
@@ -268,7 +256,7 @@ static int set_piece(pv_tokenizer *tok, size_t *cap, long id, const char *text, 
                      size_t errlen)
 {
     if (id < 0 || id >= MAX_VOCAB_ID || (size_t)id >= tok->id_limit) {
-        set_err(err, errlen, "token id %ld is far beyond the number of tokens", id);
+        pv_set_err(err, errlen, "token id %ld is far beyond the number of tokens", id);
         return -1;
     }
     if ((size_t)id >= *cap) {
@@ -296,7 +284,7 @@ static int set_piece(pv_tokenizer *tok, size_t *cap, long id, const char *text, 
     tok->pieces[id] = copy;
     return 0;
 oom:
-    set_err(err, errlen, "out of memory");
+    pv_set_err(err, errlen, "out of memory");
     return -1;
 }
 
@@ -314,24 +302,24 @@ static int parse_vocab(pv_tokenizer *tok, const cJSON *vocab, size_t *cap, char 
                        size_t errlen)
 {
     if (!cJSON_IsObject(vocab)) {
-        set_err(err, errlen, "model.vocab is not an object");
+        pv_set_err(err, errlen, "model.vocab is not an object");
         return -1;
     }
     if (str_map_init(&tok->vocab, (size_t)cJSON_GetArraySize(vocab)) < 0) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return -1;
     }
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         long id;
         if (!json_id(it, &id)) {
-            set_err(err, errlen, "model.vocab: the id of \"%.40s\" is not a valid id", it->string);
+            pv_set_err(err, errlen, "model.vocab: the id of \"%.40s\" is not a valid id", it->string);
             return -1;
         }
         if (set_piece(tok, cap, id, it->string, err, errlen) < 0)
             return -1;
         if (str_map_put(&tok->vocab, it->string, strlen(it->string), (int32_t)id) < 0) {
-            set_err(err, errlen, "out of memory");
+            pv_set_err(err, errlen, "out of memory");
             return -1;
         }
     }
@@ -347,7 +335,7 @@ static int merge_pair(const pv_tokenizer *tok, const cJSON *m, int32_t *a, int32
     if (cJSON_IsString(m)) {
         const char *s = m->valuestring, *sp = strchr(s, ' ');
         if (!sp || strchr(sp + 1, ' ')) {
-            set_err(err, errlen, "merge \"%.60s\" is not two pieces separated by one space", s);
+            pv_set_err(err, errlen, "merge \"%.60s\" is not two pieces separated by one space", s);
             return -1;
         }
         left = s, llen = (size_t)(sp - s), right = sp + 1, rlen = strlen(sp + 1);
@@ -356,14 +344,14 @@ static int merge_pair(const pv_tokenizer *tok, const cJSON *m, int32_t *a, int32
         left = cJSON_GetArrayItem(m, 0)->valuestring, llen = strlen(left);
         right = cJSON_GetArrayItem(m, 1)->valuestring, rlen = strlen(right);
     } else {
-        set_err(err, errlen, "a merge is neither \"a b\" nor [\"a\", \"b\"]");
+        pv_set_err(err, errlen, "a merge is neither \"a b\" nor [\"a\", \"b\"]");
         return -1;
     }
     *a = str_map_get(&tok->vocab, left, llen);
     *b = str_map_get(&tok->vocab, right, rlen);
     char *cat = malloc(llen + rlen + 1);
     if (!cat) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return -1;
     }
     memcpy(cat, left, llen);
@@ -371,7 +359,7 @@ static int merge_pair(const pv_tokenizer *tok, const cJSON *m, int32_t *a, int32
     *merged = str_map_get(&tok->vocab, cat, llen + rlen);
     free(cat);
     if (*a < 0 || *b < 0 || *merged < 0) {
-        set_err(err, errlen, "merge \"%.*s\" + \"%.*s\": a piece is not in the vocabulary",
+        pv_set_err(err, errlen, "merge \"%.*s\" + \"%.*s\": a piece is not in the vocabulary",
                 (int)(llen > 40 ? 40 : llen), left, (int)(rlen > 40 ? 40 : rlen), right);
         return -1;
     }
@@ -381,7 +369,7 @@ static int merge_pair(const pv_tokenizer *tok, const cJSON *m, int32_t *a, int32
 static int parse_merges(pv_tokenizer *tok, const cJSON *merges, char *err, size_t errlen)
 {
     if (!cJSON_IsArray(merges)) {
-        set_err(err, errlen, "model.merges is not a list");
+        pv_set_err(err, errlen, "model.merges is not a list");
         return -1;
     }
     size_t n = (size_t)cJSON_GetArraySize(merges), cap = 16;
@@ -389,7 +377,7 @@ static int parse_merges(pv_tokenizer *tok, const cJSON *merges, char *err, size_
         cap <<= 1;
     tok->merges.slots = calloc(cap, sizeof *tok->merges.slots);
     if (!tok->merges.slots) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return -1;
     }
     tok->merges.cap = cap;
@@ -408,24 +396,24 @@ static int parse_model(pv_tokenizer *tok, const cJSON *model, size_t *cap, char 
                        size_t errlen)
 {
     if (!cJSON_IsObject(model)) {
-        set_err(err, errlen, "no \"model\" object: not a tokenizer.json");
+        pv_set_err(err, errlen, "no \"model\" object: not a tokenizer.json");
         return -1;
     }
     const char *type = json_type(model);
     if (type && strcmp(type, "BPE") != 0) {
-        set_err(err, errlen, "model type \"%s\" is not supported (pv reads LLaMA-style "
+        pv_set_err(err, errlen, "model type \"%s\" is not supported (pv reads LLaMA-style "
                              "SentencePiece BPE)", type);
         return -1;
     }
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!type && !merges) {
-        set_err(err, errlen, "model has no type and no merges: not a BPE tokenizer");
+        pv_set_err(err, errlen, "model has no type and no merges: not a BPE tokenizer");
         return -1;
     }
     const char *cont = json_string(model, "continuing_subword_prefix");
     const char *suffix = json_string(model, "end_of_word_suffix");
     if ((cont && *cont) || (suffix && *suffix)) {
-        set_err(err, errlen, "BPE with continuing_subword_prefix/end_of_word_suffix (another "
+        pv_set_err(err, errlen, "BPE with continuing_subword_prefix/end_of_word_suffix (another "
                              "model family) is not supported");
         return -1;
     }
@@ -440,7 +428,7 @@ static int parse_model(pv_tokenizer *tok, const cJSON *model, size_t *cap, char 
     if (unk) {
         tok->unk_id = str_map_get(&tok->vocab, unk, strlen(unk));
         if (tok->unk_id < 0) {
-            set_err(err, errlen, "unk_token \"%.40s\" is not in the vocabulary", unk);
+            pv_set_err(err, errlen, "unk_token \"%.40s\" is not in the vocabulary", unk);
             return -1;
         }
     }
@@ -458,13 +446,13 @@ static int parse_added(pv_tokenizer *tok, const cJSON *list, size_t *cap, char *
     if (!list || cJSON_IsNull(list))
         return 0;
     if (!cJSON_IsArray(list)) {
-        set_err(err, errlen, "added_tokens is not a list");
+        pv_set_err(err, errlen, "added_tokens is not a list");
         return -1;
     }
     size_t n = (size_t)cJSON_GetArraySize(list);
     tok->added = calloc(n ? n : 1, sizeof *tok->added);
     if (!tok->added) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return -1;
     }
     const cJSON *it;
@@ -472,13 +460,13 @@ static int parse_added(pv_tokenizer *tok, const cJSON *list, size_t *cap, char *
         const char *content = json_string(it, "content");
         long id;
         if (!content || !*content || !json_id(cJSON_GetObjectItemCaseSensitive(it, "id"), &id)) {
-            set_err(err, errlen, "added_tokens: an entry lacks \"content\" or a valid \"id\"");
+            pv_set_err(err, errlen, "added_tokens: an entry lacks \"content\" or a valid \"id\"");
             return -1;
         }
         added_token *a = &tok->added[tok->n_added];
         a->content = strdup(content);
         if (!a->content) {
-            set_err(err, errlen, "out of memory");
+            pv_set_err(err, errlen, "out of memory");
             return -1;
         }
         tok->n_added++;
@@ -500,22 +488,22 @@ static int parse_added(pv_tokenizer *tok, const cJSON *list, size_t *cap, char *
 
 pv_tokenizer *pv_tokenizer_load_json(const char *json, size_t len, char *err, size_t errlen)
 {
-    set_err(err, errlen, "unknown error");
+    pv_set_err(err, errlen, "unknown error");
     /* JSON is UTF-8; cJSON would let invalid bytes through into pieces and decoders. */
     size_t bad = pv_utf8_invalid_at(json, len);
     if (bad != (size_t)-1) {
-        set_err(err, errlen, "invalid UTF-8 at byte %zu", bad);
+        pv_set_err(err, errlen, "invalid UTF-8 at byte %zu", bad);
         return NULL;
     }
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root || !cJSON_IsObject(root)) {
-        set_err(err, errlen, "not a JSON object");
+        pv_set_err(err, errlen, "not a JSON object");
         cJSON_Delete(root);
         return NULL;
     }
     pv_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         cJSON_Delete(root);
         return NULL;
     }
@@ -547,16 +535,16 @@ pv_tokenizer *pv_tokenizer_load_json(const char *json, size_t len, char *err, si
     if ((tok->has_metaspace && !tok->meta_repl) || pv_tokenizer_prepare_added(tok) < 0)
         goto oom;
     if (tok->n_ids == 0) {
-        set_err(err, errlen, "empty vocabulary");
+        pv_set_err(err, errlen, "empty vocabulary");
         pv_tokenizer_free(tok);
         return NULL;
     }
     tok->bos = pv_tokenizer_piece_id(tok, "<s>");
     tok->eos = pv_tokenizer_piece_id(tok, "</s>");
-    set_err(err, errlen, "ok");
+    pv_set_err(err, errlen, "ok");
     return tok;
 oom:
-    set_err(err, errlen, "out of memory");
+    pv_set_err(err, errlen, "out of memory");
     pv_tokenizer_free(tok);
     return NULL;
 }
@@ -565,7 +553,7 @@ pv_tokenizer *pv_tokenizer_load(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        pv_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = NULL;
@@ -577,7 +565,7 @@ pv_tokenizer *pv_tokenizer_load(const char *path, char *err, size_t errlen)
             if (!nb) {
                 free(buf);
                 fclose(f);
-                set_err(err, errlen, "%s: out of memory", path);
+                pv_set_err(err, errlen, "%s: out of memory", path);
                 return NULL;
             }
             buf = nb, cap = ncap;
@@ -591,13 +579,13 @@ pv_tokenizer *pv_tokenizer_load(const char *path, char *err, size_t errlen)
     fclose(f);
     if (failed) {
         free(buf);
-        set_err(err, errlen, "%s: read error", path);
+        pv_set_err(err, errlen, "%s: read error", path);
         return NULL;
     }
     char msg[256];
     pv_tokenizer *tok = pv_tokenizer_load_json(buf, len, msg, sizeof msg);
     free(buf);
     if (!tok)
-        set_err(err, errlen, "%s: %s", path, msg);
+        pv_set_err(err, errlen, "%s: %s", path, msg);
     return tok;
 }

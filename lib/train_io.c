@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,23 +13,13 @@
 #include "paths.h"
 #include "safetensors.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 
 /* Makes dir (one level) unless it exists. */
 static int make_dir(const char *dir, char *err, size_t errlen)
 {
     if (mkdir(dir, 0777) == 0 || errno == EEXIST)
         return 0;
-    return fail(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+    return pv_set_err(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
 }
 
 /* A fresh temporary folder beside `dir` (same file system, so rename is atomic). */
@@ -40,7 +29,7 @@ static char *make_temp_dir(const char *dir, char *err, size_t errlen)
     char *tmp = malloc(n);
     snprintf(tmp, n, "%s.tmp-XXXXXX", dir);
     if (!mkdtemp(tmp)) {
-        fail(err, errlen, "%s: cannot create a folder beside it: %s", dir, strerror(errno));
+        pv_set_err(err, errlen, "%s: cannot create a folder beside it: %s", dir, strerror(errno));
         free(tmp);
         return NULL;
     }
@@ -68,13 +57,13 @@ static int commit_dir(const char *tmp, const char *dir, char *err, size_t errlen
     if (stat(dir, &st) == 0) {
         snprintf(old, sizeof old, "%s.old-%ld", dir, (long)getpid());
         if (rename(dir, old) != 0)
-            return fail(err, errlen, "%s: cannot replace: %s", dir, strerror(errno));
+            return pv_set_err(err, errlen, "%s: cannot replace: %s", dir, strerror(errno));
     }
     if (rename(tmp, dir) != 0) {
         int e = errno;
         if (*old)
             rename(old, dir);
-        return fail(err, errlen, "%s: cannot rename into place: %s", dir, strerror(e));
+        return pv_set_err(err, errlen, "%s: cannot rename into place: %s", dir, strerror(e));
     }
     if (*old)
         remove_tree(old);
@@ -85,12 +74,12 @@ static int write_json(const char *path, const cJSON *json, char *err, size_t err
 {
     char *text = cJSON_Print(json);
     if (!text)
-        return fail(err, errlen, "out of memory");
+        return pv_set_err(err, errlen, "out of memory");
     size_t n = strlen(text);
     text[n] = '\n';
     int rc = pv_write_file_atomic(path, text, n + 1);
     free(text);
-    return rc == 0 ? 0 : fail(err, errlen, "%s: cannot write", path);
+    return rc == 0 ? 0 : pv_set_err(err, errlen, "%s: cannot write", path);
 }
 
 static int copy_file(const char *from, const char *to, char *err, size_t errlen)
@@ -98,10 +87,10 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
     size_t len;
     char *buf = pv_read_file(from, &len);
     if (!buf)
-        return fail(err, errlen, "%s: %s", from, strerror(errno));
+        return pv_set_err(err, errlen, "%s: %s", from, strerror(errno));
     int rc = pv_write_file_atomic(to, buf, len);
     free(buf);
-    return rc == 0 ? 0 : fail(err, errlen, "%s: cannot write", to);
+    return rc == 0 ? 0 : pv_set_err(err, errlen, "%s: cannot write", to);
 }
 
 static pv_st_out param_out(const char *name, const float *data, int ndim, const long long *shape)
@@ -184,10 +173,10 @@ int pv_save_adapter(const pv_trainer *t, const char *dir, const char *base_model
     cJSON_AddStringToObject(meta, "format", "pt");
     snprintf(path, sizeof path, "%s/adapter_model.safetensors", tmp);
     if (rc == 0 && pv_st_write(path, lora, nl, meta) != 0)
-        rc = fail(err, errlen, "%s: cannot write", path);
+        rc = pv_set_err(err, errlen, "%s: cannot write", path);
     snprintf(path, sizeof path, "%s/projector.safetensors", tmp);
     if (rc == 0 && nproj && pv_st_write(path, proj, nproj, meta) != 0)
-        rc = fail(err, errlen, "%s: cannot write", path);
+        rc = pv_set_err(err, errlen, "%s: cannot write", path);
     cJSON_Delete(meta);
 out:
     free(lora);
@@ -223,7 +212,7 @@ int pv_save_model_dir(const pv_llava_model *m, const char *src_dir, const char *
     cJSON_AddStringToObject(meta, "format", "pt");
     snprintf(to, sizeof to, "%s/model.safetensors", tmp);
     if (rc == 0 && pv_st_write(to, outs, n, meta) != 0)
-        rc = fail(err, errlen, "%s: cannot write", to);
+        rc = pv_set_err(err, errlen, "%s: cannot write", to);
     cJSON_Delete(meta);
 out:
     free(outs);
@@ -253,11 +242,11 @@ int pv_load_adapter_dir(pv_llava_model *m, const char *dir, char *err, size_t er
             size_t want = b ? (size_t)lins[k]->out : (size_t)lins[k]->out * lins[k]->in;
             if (!st || !dst) {
                 if (st || !b)
-                    rc = fail(err, errlen, "%s: no tensor %s", path, name);
+                    rc = pv_set_err(err, errlen, "%s: no tensor %s", path, name);
                 continue;
             }
             if ((size_t)st->numel != want)
-                rc = fail(err, errlen, "%s: %s has %lld values, the model's has %zu", path, name,
+                rc = pv_set_err(err, errlen, "%s: %s has %lld values, the model's has %zu", path, name,
                           (long long)st->numel, want);
             else
                 rc = pv_st_to_f32(st, dst, err, errlen);
@@ -290,7 +279,7 @@ int pv_checkpoint_save(pv_trainer *t, const pv_train_state *s, const cJSON *opti
         char path[4096];
         snprintf(path, sizeof path, "%s/trainer.safetensors", tmp);
         rc = pv_st_write(path, outs, 3 * np, NULL) == 0 ? 0
-                                                         : fail(err, errlen, "%s: cannot write", path);
+                                                         : pv_set_err(err, errlen, "%s: cannot write", path);
         cJSON *state = cJSON_CreateObject();
         cJSON_AddNumberToObject(state, "step", (double)s->step);
         cJSON_AddNumberToObject(state, "epoch", (double)s->epoch);
@@ -332,7 +321,7 @@ int pv_checkpoint_load(pv_trainer *t, pv_train_state *s, cJSON **options, const 
     snprintf(path, sizeof path, "%s/state.json", dir);
     char *text = pv_read_file(path, NULL);
     if (!text)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return pv_set_err(err, errlen, "%s: %s", path, strerror(errno));
     cJSON *state = cJSON_Parse(text);
     free(text);
     bool ok = state != NULL;
@@ -344,7 +333,7 @@ int pv_checkpoint_load(pv_trainer *t, pv_train_state *s, cJSON **options, const 
     }
     if (!ok) {
         cJSON_Delete(state);
-        return fail(err, errlen, "%s: not a pv-dpo checkpoint state", path);
+        return pv_set_err(err, errlen, "%s: not a pv-dpo checkpoint state", path);
     }
     if (options)
         *options = cJSON_DetachItemFromObjectCaseSensitive(state, "options");
@@ -364,7 +353,7 @@ int pv_checkpoint_load(pv_trainer *t, pv_train_state *s, cJSON **options, const 
             snprintf(name, sizeof name, "%s/%s", kinds[k], p[i].name);
             const pv_st_tensor *st = pv_st_find(&f, name);
             if (!st || (size_t)st->numel != p[i].n) {
-                rc = fail(err, errlen, "%s: %s missing or of another size (was the checkpoint "
+                rc = pv_set_err(err, errlen, "%s: %s missing or of another size (was the checkpoint "
                                        "made with other options?)", path, name);
                 break;
             }
@@ -372,7 +361,7 @@ int pv_checkpoint_load(pv_trainer *t, pv_train_state *s, cJSON **options, const 
             rc = pv_st_to_f32(st, dst, err, errlen);
         }
     if (rc == 0 && f.count != 3 * np)
-        rc = fail(err, errlen, "%s: %zu tensors, this run trains %zu (other options?)", path,
+        rc = pv_set_err(err, errlen, "%s: %zu tensors, this run trains %zu (other options?)", path,
                   f.count / 3, np);
     pv_st_close(&f);
     return rc;
@@ -385,7 +374,7 @@ int pv_save_grads(pv_trainer *t, const char *path, char *err, size_t errlen)
     pv_st_out *outs = calloc(np, sizeof *outs);
     for (size_t i = 0; i < np; i++)
         outs[i] = param_out(p[i].name, p[i].grad, p[i].ndim, p[i].shape);
-    int rc = pv_st_write(path, outs, np, NULL) == 0 ? 0 : fail(err, errlen, "%s: cannot write", path);
+    int rc = pv_st_write(path, outs, np, NULL) == 0 ? 0 : pv_set_err(err, errlen, "%s: cannot write", path);
     free(outs);
     return rc;
 }

@@ -4,7 +4,6 @@
 #include "trainer.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,18 +73,6 @@ struct pv_seq_act {
 };
 
 /* ---------- small helpers ---------- */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static void *zalloc(size_t n)
 {
@@ -246,7 +233,7 @@ pv_trainer *pv_trainer_new(pv_llava_model *m, const pv_trainer_opts *o, char *er
     int L = tc->num_hidden_layers;
     bool full = o->lora_r <= 0;
     if (m->text.lm_head.r > 0) {
-        fail(err, errlen, "a LoRA adapter on lm_head cannot be trained (PEFT's LLaVA default "
+        pv_set_err(err, errlen, "a LoRA adapter on lm_head cannot be trained (PEFT's LLaVA default "
                           "targets only the decoder layers)");
         return NULL;
     }
@@ -268,7 +255,7 @@ pv_trainer *pv_trainer_new(pv_llava_model *m, const pv_trainer_opts *o, char *er
         for (int l = 0; l < L; l++) {
             pv_llama_layer *ly = &m->text.layers[l];
             if (ly->q.r || ly->k.r || ly->v.r || ly->o.r || ly->gate.r || ly->up.r || ly->down.r) {
-                fail(err, errlen, "full fine-tuning of a model with a LoRA adapter: merge it first");
+                pv_set_err(err, errlen, "full fine-tuning of a model with a LoRA adapter: merge it first");
                 pv_trainer_free(t);
                 return NULL;
             }
@@ -492,14 +479,14 @@ pv_seq_act *pv_train_seq_forward(pv_trainer *t, const int32_t *ids, int n, pv_im
     float eps = (float)tc->rms_norm_eps;
 
     if (n < 2 || response_start < 1 || response_start >= n) {
-        fail(err, errlen, "sequence of %d tokens with response start %d: nothing to score", n,
+        pv_set_err(err, errlen, "sequence of %d tokens with response start %d: nothing to score", n,
              response_start);
         return NULL;
     }
     int images = 0;
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= V) {
-            fail(err, errlen, "token id %d outside the vocabulary (%d)", (int)ids[i], V);
+            pv_set_err(err, errlen, "token id %d outside the vocabulary (%d)", (int)ids[i], V);
             return NULL;
         }
         images += ids[i] == m->cfg.image_token_index;
@@ -507,11 +494,11 @@ pv_seq_act *pv_train_seq_forward(pv_trainer *t, const int32_t *ids, int n, pv_im
     for (int k = 0; k < ntargets; k++)
         for (int i = 0; i < n - 1; i++)
             if (targets[k][i] < 0 || targets[k][i] >= V) {
-                fail(err, errlen, "target id %d outside the vocabulary", (int)targets[k][i]);
+                pv_set_err(err, errlen, "target id %d outside the vocabulary", (int)targets[k][i]);
                 return NULL;
             }
     if (images && (!img || images > img->n)) {
-        fail(err, errlen, "%d image tokens but %d image features", images, img ? img->n : 0);
+        pv_set_err(err, errlen, "%d image tokens but %d image features", images, img ? img->n : 0);
         return NULL;
     }
 
