@@ -13,6 +13,7 @@
 
 #include "chat_template.h"
 #include "check.h"
+#include "paths.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
@@ -28,25 +29,6 @@ static bool same_ids(const int32_t *got, long n, const int32_t *want, long m, co
         printf(i ? " %d" : "%d", want[i]);
     printf("]\n");
     return false;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    fclose(f);
-    return buf;
 }
 
 static long golden_ids(const pv_st_file *st, const char *name, int32_t **out)
@@ -152,10 +134,10 @@ static void test_fixture(const char *dir)
 {
     char path[1200], err[512];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    char *json_text = read_file(path);
+    char *json_text = pv_read_file(path, NULL);
     pv_tokenizer *tok = pv_tokenizer_load(path, err, sizeof err);
     snprintf(path, sizeof path, "%s/golden.json", dir);
-    char *gtext = read_file(path);
+    char *gtext = pv_read_file(path, NULL);
     cJSON *g = gtext ? cJSON_Parse(gtext) : NULL;
     free(gtext);
     pv_st_file st;

@@ -9,22 +9,7 @@
 #include "check.h"
 #include "dpo_loss.h"
 #include "optim.h"
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n)
-        n = 0;
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
+#include "paths.h"
 
 static double num(const cJSON *o, const char *k)
 {
@@ -36,7 +21,7 @@ static void golden_losses(void)
     const char *shared = getenv("PV_SHARED") ? getenv("PV_SHARED") : "../shared";
     char path[4096];
     snprintf(path, sizeof path, "%s/fixtures/tiny-llava/golden.json", shared);
-    char *text = slurp(path);
+    char *text = pv_read_file(path, NULL);
     if (!text) {
         printf("ok %d - golden losses # SKIP %s absent\n", ++check_count, path);
         return;

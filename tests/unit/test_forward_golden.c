@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "golden.h"
 #include "generate.h"
 #include "llava_forward.h"
 #include "llava_model.h"
@@ -25,7 +26,11 @@
 #define RTOL 1e-4
 #define ATOL_OF_MAX 1e-5
 
-static pv_st_file golden;
+static void check_golden(const char *what, const float *got, const float *want, size_t n)
+{
+    golden_check(what, got, want, n, RTOL, ATOL_OF_MAX);
+}
+
 
 /* Test buffers, freed together at the end (so that ASan's leak check stays quiet). */
 static void *owned[64];
@@ -45,61 +50,6 @@ static void free_all(void)
 {
     while (n_owned)
         free(owned[--n_owned]);
-}
-
-static float *golden_f32(const char *name, size_t numel)
-{
-    char err[256];
-    const pv_st_tensor *t = pv_st_find(&golden, name);
-    if (!t || (size_t)t->numel != numel) {
-        printf("# golden tensor %s missing or not %zu values\n", name, numel);
-        exit(1);
-    }
-    float *v = talloc(numel * sizeof *v);
-    if (pv_st_to_f32(t, v, err, sizeof err) < 0) {
-        printf("# %s\n", err);
-        exit(1);
-    }
-    return v;
-}
-
-static int32_t *golden_i32(const char *name, int *n)
-{
-    const pv_st_tensor *t = pv_st_find(&golden, name);
-    if (!t || t->dtype != PV_ST_I32) {
-        printf("# golden tensor %s missing or not I32\n", name);
-        exit(1);
-    }
-    *n = (int)t->numel;
-    int32_t *v = talloc(t->nbytes);
-    memcpy(v, t->data, t->nbytes); /* little-endian, as is this machine */
-    return v;
-}
-
-/* Every value within RTOL relative or the absolute floor; prints the worst errors. */
-static void check_tensor(const char *what, const float *got, const float *want, size_t n)
-{
-    double maxabs = 0;
-    for (size_t i = 0; i < n; i++)
-        maxabs = fmax(maxabs, fabs(want[i]));
-    double atol = ATOL_OF_MAX * maxabs, worst_rel = 0, worst_abs = 0, worst_excess = 0;
-    size_t bad = 0, at = 0;
-    for (size_t i = 0; i < n; i++) {
-        double err = fabs((double)got[i] - want[i]);
-        double rel = err / fmax(fabs(want[i]), 1e-30);
-        if (fabs(want[i]) > atol / RTOL && rel > worst_rel)
-            worst_rel = rel; /* relative error where it is meaningful */
-        worst_abs = fmax(worst_abs, err);
-        double excess = err / (atol + RTOL * fabs(want[i]));
-        if (excess > worst_excess)
-            worst_excess = excess, at = i;
-        bad += !(err <= atol + RTOL * fabs(want[i]));
-    }
-    printf("# %s: %zu values, worst rel %.3g (|want| > %.3g), worst abs %.3g (max |want| %.3g), "
-           "%zu outside\n", what, n, worst_rel, atol / RTOL, worst_abs, maxabs, bad);
-    if (bad)
-        printf("# %s: worst at %zu: got %.9g want %.9g\n", what, at, got[at], want[at]);
-    CHECK(bad == 0, what);
 }
 
 static double json_number(const char *json, const char *key)
@@ -175,7 +125,7 @@ int main(void)
     const char *blas_hint = pv_op_blas_hint();
     printf("# BLAS: %s\n", blas_hint ? blas_hint : "kernels match the CPU");
     snprintf(path, sizeof path, "%s/golden.safetensors", dir);
-    if (pv_st_open(path, &golden, err, sizeof err) < 0) {
+    if (pv_st_open(path, &golden_file, err, sizeof err) < 0) {
         printf("# %s\n", err);
         CHECK(0, "golden.safetensors opens");
         return check_done();
@@ -198,11 +148,11 @@ int main(void)
     float *feat = talloc((size_t)n_img * D * sizeof *feat);
     pv_forward_probe vprobe = {.vision_embeddings = emb, .vision_selected = sel};
     CHECK(pv_llava_image_features_probe(&m, pixels, feat, &vprobe) == 0, "image features run");
-    check_tensor("vision_embeddings", emb, golden_f32("vision_embeddings", (size_t)patches1 * DV),
+    check_golden("vision_embeddings", emb, golden_f32("vision_embeddings", (size_t)patches1 * DV),
                  (size_t)patches1 * DV);
-    check_tensor("vision_selected", sel, golden_f32("vision_selected", (size_t)n_img * DV),
+    check_golden("vision_selected", sel, golden_f32("vision_selected", (size_t)n_img * DV),
                  (size_t)n_img * DV);
-    check_tensor("image_features", feat, golden_f32("image_features", (size_t)n_img * D),
+    check_golden("image_features", feat, golden_f32("image_features", (size_t)n_img * D),
                  (size_t)n_img * D);
 
     /* Language model over chosen_ids, every position, base model. */
@@ -216,11 +166,11 @@ int main(void)
     pv_lm_session_set_probe(s, &tprobe);
     CHECK(pv_lm_prefill_all(s, ids, n, feat, logits) == 0, "prefill of chosen_ids runs");
     pv_lm_session_free(s);
-    check_tensor("text_layer0_out", layer0, golden_f32("text_layer0_out", (size_t)n * D),
+    check_golden("text_layer0_out", layer0, golden_f32("text_layer0_out", (size_t)n * D),
                  (size_t)n * D);
-    check_tensor("text_final_norm_out", final,
+    check_golden("text_final_norm_out", final,
                  golden_f32("text_final_norm_out", (size_t)n * D), (size_t)n * D);
-    check_tensor("logits_last8", logits + (size_t)(n - 8) * V,
+    check_golden("logits_last8", logits + (size_t)(n - 8) * V,
                  golden_f32("logits_last8", (size_t)8 * V), (size_t)8 * V);
     float *lse = talloc((size_t)n * sizeof *lse);
     for (int t = 0; t < n; t++) {
@@ -232,7 +182,7 @@ int main(void)
             sum += exp(row[i] - mx);
         lse[t] = (float)(mx + log(sum));
     }
-    check_tensor("logsumexp", lse, golden_f32("logsumexp", (size_t)n), (size_t)n);
+    check_golden("logsumexp", lse, golden_f32("logsumexp", (size_t)n), (size_t)n);
     int n_arg;
     int32_t *want_argmax = golden_i32("argmax", &n_arg);
     check_argmax_rows("argmax (exact, every position)", logits, n, V, want_argmax);
@@ -240,7 +190,7 @@ int main(void)
     /* Scoring: per-token log-probs and the response sum. */
     float *token_logps = talloc((size_t)(n - 1) * sizeof *token_logps);
     double sum = pv_llava_sequence_logp(&m, ids, n, feat, response_start, false, token_logps);
-    check_tensor("chosen_token_logps", token_logps,
+    check_golden("chosen_token_logps", token_logps,
                  golden_f32("chosen_token_logps", (size_t)n - 1), (size_t)n - 1);
     check_scalar("chosen_logp_sum_base", sum, json_number(json, "chosen_logp_sum_base"));
     double sum_only = pv_llava_sequence_logp(&m, ids, n, feat, response_start, false, NULL);
@@ -423,7 +373,7 @@ int main(void)
           "decoding into a full cache is refused");
     pv_lm_session_free(s);
 
-    pv_st_close(&golden);
+    pv_st_close(&golden_file);
     pv_llava_free(&m);
     free(json);
     free_all();

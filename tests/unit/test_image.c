@@ -11,21 +11,8 @@
 
 #include "check.h"
 #include "image.h"
+#include "paths.h"
 #include "safetensors.h"
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
 
 /* Decodes tests/data/images/NAME and compares with NAME-without-extension.rgb. */
 static void check_against_pillow(const char *name)
@@ -34,7 +21,7 @@ static void check_against_pillow(const char *name)
     snprintf(path, sizeof path, "tests/data/images/%s", name);
     snprintf(ref, sizeof ref, "tests/data/images/%.*s.rgb", (int)(strrchr(name, '.') - name), name);
     size_t reflen = 0;
-    uint8_t *want = read_file(ref, &reflen);
+    uint8_t *want = (uint8_t *)pv_read_file(ref, &reflen);
     pv_image img;
     int rc = pv_image_load(path, &img, err, sizeof err);
     snprintf(what, sizeof what, "%s decodes as 13x9 RGB", name);

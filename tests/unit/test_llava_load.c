@@ -15,25 +15,12 @@
 #include "diag.h"
 #include "llava_model.h"
 #include "llava_storage.h"
+#include "paths.h"
 #include "safetensors.h"
 
 static char tmp[] = "/tmp/pv-test-llava-load.XXXXXX";
 static char fixture[1024];
 static char *config_text; /* the fixture's config.json */
-
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    b[fread(b, 1, (size_t)n, fp)] = 0;
-    fclose(fp);
-    return b;
-}
 
 static void put(const char *dir, const char *name, const char *text)
 {
@@ -299,7 +286,7 @@ static void test_layouts(const pv_llava_model *ref)
     snprintf(path, sizeof path, "%s/model.safetensors", fixture);
     struct stat fst;
     stat(path, &fst);
-    char *whole = slurp(path);
+    char *whole = pv_read_file(path, NULL);
     snprintf(path, sizeof path, "%s/model.safetensors", cut);
     FILE *cf = fopen(path, "wb");
     fwrite(whole, 1, (size_t)fst.st_size - 1, cf);
@@ -314,7 +301,7 @@ static void test_layouts(const pv_llava_model *ref)
     pv_st_write(path, b.t, b.n, NULL);
     /* rewrite the dtype of one F32 tensor to I32 in place: same size, same layout */
     size_t len;
-    char *bytes = slurp(path);
+    char *bytes = pv_read_file(path, NULL);
     struct stat st;
     stat(path, &st);
     len = (size_t)st.st_size;
@@ -534,7 +521,7 @@ int main(void)
         return 1;
     char path[1200];
     snprintf(path, sizeof path, "%s/config.json", fixture);
-    config_text = slurp(path);
+    config_text = pv_read_file(path, NULL);
     pv_llava_model m;
     char err[1024];
     int rc = pv_llava_load(fixture, &m, err, sizeof err);

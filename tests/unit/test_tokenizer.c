@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "check.h"
+#include "paths.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
@@ -205,25 +206,6 @@ static void test_refusals(void)
 
 /* ---------- the fixture ---------- */
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* An int32 tensor of golden.safetensors with its image-token run collapsed to one id,
  * which is what the tokenizer itself produces for "<image>". */
 static long golden_ids(const pv_st_file *st, const char *name, int32_t image, int32_t **out)
@@ -266,7 +248,7 @@ static void test_fixture(const char *dir)
     CHECK(p && strcmp(p, "\xe2\x96\x81") == 0, "piece 29871 is ▁");
 
     snprintf(path, sizeof path, "%s/golden.json", dir);
-    char *text = read_file(path);
+    char *text = pv_read_file(path, NULL);
     cJSON *g = text ? cJSON_Parse(text) : NULL;
     free(text);
     pv_st_file st;

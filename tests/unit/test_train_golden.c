@@ -21,6 +21,7 @@
 #include "golden.h"
 #include "llava_forward.h"
 #include "llava_model.h"
+#include "paths.h"
 #include "trainer.h"
 
 static double golden_scalar(const char *text, const char *key)
@@ -32,22 +33,6 @@ static double golden_scalar(const char *text, const char *key)
     }
     p = strchr(p, ':');
     return strtod(p + 1, NULL);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n)
-        n = 0;
-    s[n] = 0;
-    fclose(f);
-    return s;
 }
 
 static void check_grads(pv_trainer *t, const char *stage)
@@ -78,7 +63,7 @@ int main(void)
 {
     if (golden_open() != 0)
         return check_skip_all("fixtures not found (set PV_SHARED)");
-    char *gj = slurp(fixture_path("golden.json"));
+    char *gj = pv_read_file(fixture_path("golden.json"), NULL);
     char err[512];
     pv_llava_model m;
     if (pv_llava_load(fixture_path(""), &m, err, sizeof err) != 0 ||
