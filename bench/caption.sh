@@ -17,6 +17,8 @@ NEW_TOKENS=${NEW_TOKENS:-32}
 REPEAT=${REPEAT:-2}
 
 [ -x "$BIN/pv-caption" ] || { echo "caption: $BIN/pv-caption not built"; exit 1; }
+. bench/blas_env.sh
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} for both pv and torch; $THREADS threads"
 [ -d "$FIXTURE" ] || { echo "caption: fixtures not found under $PV_SHARED"; exit 1; }
 have_torch=1
 $PY -c 'import torch' 2>/dev/null || have_torch=0

@@ -33,17 +33,7 @@ done
 $PY -c 'import torch' 2>/dev/null || {
     echo "PyTorch baseline not run: /usr/bin/python3 cannot import torch (apt-get install python3-torch)"; exit 1; }
 
-# OpenBLAS 0.3.21 does not know recent CPUs and falls back to its generic "Prescott" kernels
-# (pv_op_blas_hint() in lib/ops.h); pv and PyTorch load the same libopenblas, so the same
-# setting is exported for both.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-    core=$($PY -c 'import ctypes; l = ctypes.CDLL("libopenblas.so.0"); l.openblas_get_corename.restype = ctypes.c_char_p; print(l.openblas_get_corename().decode())' 2>/dev/null || echo unknown)
-    if [ "$core" = Prescott ] && grep -qw avx512f /proc/cpuinfo; then
-        export OPENBLAS_CORETYPE=SkylakeX
-    elif [ "$core" = Prescott ] && grep -qw avx2 /proc/cpuinfo; then
-        export OPENBLAS_CORETYPE=Haswell
-    fi
-fi
+. bench/blas_env.sh
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} for both pv and torch; $THREADS threads of $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg) at start"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pv-bench-dpo.XXXXXX")

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "diag.h"
+#include "paths.h"
 #include "records.h"
 
 const char *const pv_dedupe_key_names[] = {"none", "id", "content", NULL};
@@ -78,13 +79,11 @@ static bool type_ok(const char *field, const cJSON *v, const char **want)
 
 static bool image_exists(const char *root, const char *image)
 {
-    char path[8192];
-    if (image[0] == '/' || !root || !*root)
-        snprintf(path, sizeof path, "%s", image);
-    else
-        snprintf(path, sizeof path, "%s/%s", root, image);
+    char *path = pv_path_resolve(root, image);
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    bool found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    free(path);
+    return found;
 }
 
 int pv_pair_validate(const pv_pair_rules *rules, const cJSON *rec, const char *file, long line,

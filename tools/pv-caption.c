@@ -18,6 +18,8 @@
 #include "llava_config.h"
 #include "llava_forward.h"
 #include "llava_model.h"
+#include "ops.h"
+#include "paths.h"
 #include "progress.h"
 #include "records.h"
 #include "tokenizer.h"
@@ -134,16 +136,6 @@ typedef struct captioner {
     float *batch_pixels, *batch_features;
 } captioner;
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (!p)
-        pv_die(PV_EXIT_SYSTEM, "out of memory");
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static settings parse_options(int argc, char **argv, const char ***inputs, int *n_inputs)
 {
     settings s = {.template = PV_TEMPLATE_LLAVA_V1, .aspect = PV_ASPECT_PAD,
@@ -212,7 +204,7 @@ static settings parse_options(int argc, char **argv, const char ***inputs, int *
 static int describe(const settings *s)
 {
     char err[512];
-    char *path = path_join(s->model_dir, "config.json");
+    char *path = pv_path_join(s->model_dir, "config.json");
     pv_llava_config cfg;
     if (pv_llava_config_load(path, &cfg, err, sizeof err) != 0)
         pv_die(PV_EXIT_SYSTEM, "%s", err); /* err names the file */
@@ -262,8 +254,11 @@ static void captioner_open(captioner *c, const settings *s)
             pv_die(PV_EXIT_SYSTEM, "%s", err);
         cfg = &c->model.cfg;
         c->n_image_tokens = pv_llava_n_image_features(&c->model);
+        const char *hint = pv_op_blas_hint();
+        if (hint)
+            pv_info("note: %s", hint);
     }
-    char *tok_path = path_join(s->model_dir, "tokenizer.json");
+    char *tok_path = pv_path_join(s->model_dir, "tokenizer.json");
     c->tok = pv_tokenizer_load(tok_path, err, sizeof err);
     if (!c->tok)
         pv_die(PV_EXIT_SYSTEM, "%s: %s", tok_path, err);
@@ -327,10 +322,7 @@ static bool load_image(captioner *c, const pv_reader *r, const cJSON *rec, float
     const char *image = pv_rec_string(r, rec, "image", true);
     if (!image)
         return false;
-    bool as_is = image[0] == '/' || strcmp(c->set->image_root, ".") == 0;
-    char *path = as_is ? strdup(image) : path_join(c->set->image_root, image);
-    if (!path)
-        pv_die(PV_EXIT_SYSTEM, "out of memory");
+    char *path = pv_path_resolve(c->set->image_root, image);
     char err[512];
     double t0 = pv_now();
     bool ok = pv_clip_preprocess_file(path, c->image_size, c->set->aspect, pixels, err,

@@ -20,6 +20,7 @@
 #include "dpo_pair.h"
 #include "llava_model.h"
 #include "noise.h"
+#include "ops.h"
 #include "optim.h"
 #include "paths.h"
 #include "progress.h"
@@ -306,6 +307,9 @@ static void load(run *r)
         pv_die(PV_EXIT_SYSTEM, "%s", err);
     if (s->adapter_dir && pv_load_adapter_dir(&r->model, s->adapter_dir, err, sizeof err) != 0)
         pv_die(PV_EXIT_SYSTEM, "%s", err);
+    const char *hint = pv_op_blas_hint();
+    if (hint)
+        pv_info("note: %s", hint);
     if (s->adapter_dir && s->lora_r == 0)
         pv_die(PV_EXIT_USAGE, "full fine-tuning (--lora-r 0) from an adapter: merge it first");
     char *tok_path = pv_path_join(s->model_dir, "tokenizer.json");

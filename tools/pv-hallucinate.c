@@ -12,6 +12,7 @@
 #include "hallucinate.h"
 #include "lexicon.h"
 #include "outfile.h"
+#include "paths.h"
 #include "progress.h"
 #include "records.h"
 
@@ -258,10 +259,9 @@ static void request_record(const settings *s, const pv_reader *from, const cJSON
         const char *image = pv_rec_string(from, rec, "image", true);
         if (!image)
             return;
-        if (image[0] == '/' || strcmp(s->image_root, ".") == 0)
-            snprintf(path, sizeof path, "%s", image);
-        else
-            snprintf(path, sizeof path, "%s/%s", s->image_root, image);
+        char *resolved = pv_path_resolve(s->image_root, image);
+        snprintf(path, sizeof path, "%s", resolved);
+        free(resolved);
     }
     long first = pv_batch_ids_add(ids, id, pv_reader_line(from));
     if (first) {

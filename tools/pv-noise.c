@@ -17,6 +17,7 @@
 #include "image.h"
 #include "noise.h"
 #include "outfile.h"
+#include "paths.h"
 #include "philox.h"
 #include "progress.h"
 #include "records.h"
@@ -145,17 +146,6 @@ typedef struct job {
     char err[600]; /* non-empty: a bad record */
 } job;
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (!p)
-        pv_die(PV_EXIT_SYSTEM, "out of memory");
-    bool slash = dir[0] && dir[strlen(dir) - 1] == '/';
-    snprintf(p, n, "%s%s%s", dir, slash ? "" : "/", name);
-    return p;
-}
-
 /* Fills a job from its record: the checks that need no image. */
 static void prepare_job(const settings *s, job *j)
 {
@@ -176,7 +166,7 @@ static void prepare_job(const settings *s, job *j)
     }
     const char *path = image->valuestring;
     if (s->image_root && path[0] != '/')
-        j->image = join_path(s->image_root, path);
+        j->image = pv_path_join(s->image_root, path);
     else if (strcmp(path, "-") == 0) /* a record's image is a file, never standard input */
         j->image = strdup("./-");
     else
@@ -184,7 +174,7 @@ static void prepare_job(const settings *s, job *j)
     j->key = pv_fnv1a64(id, strlen(id));
     char name[256];
     pv_noise_file_name(id, s->fmt == PV_IMAGE_JPEG ? "jpg" : "png", name, sizeof name);
-    j->out_path = join_path(s->out_dir, name);
+    j->out_path = pv_path_join(s->out_dir, name);
 }
 
 static void run_job(const settings *s, job *j)
