@@ -122,7 +122,8 @@ sample-model: deps tools
 gpu-bundle: tools
 	@tests/gpu/bundle.sh
 
-bench: deps tools
+bench: tools
+	@scripts/deps.sh bench
 	@BIN=$(BIN) bench/run.sh
 
 asan:

@@ -1,9 +1,11 @@
 #!/bin/sh
 # The dependency step of `make check` and `make demo`: on Debian 12 it installs
 # whatever is missing (apt-get when root), otherwise prints the exact command.
+# `deps.sh bench` adds what `make bench` needs for its PyTorch peers.
 set -eu
 PKGS="build-essential libcjson-dev libturbojpeg0-dev libpng-dev zlib1g-dev libopenblas-dev \
 bats bats-support bats-assert mandoc python3-numpy python3-pil jq sentencepiece"
+[ "${1:-}" = bench ] && PKGS="$PKGS python3-torch time"
 
 missing=""
 for p in $PKGS; do
