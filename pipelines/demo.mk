@@ -11,12 +11,13 @@
 #   4. stage 1 (DPO on chosen vs hallucinated)       pv-dpo --stage 1 --merge
 #      noise term only, from the base model          pv-dpo --stage 2 --noise-weight 1
 #      both: stage 2 from the merged stage-1 model   pv-dpo --stage 2
-#   5. captions and CHAIR of the three models, and the table
+#   5. captions and CHAIR of the three trained models, and the table
 #
 # For real data, replace step 1 by your records (id, image, prompt, chosen, objects:
 # for instance LLaVA-Instruct detailed descriptions of COCO train2014 for the pairs, and
 # COCO val2014 images for the test), MODEL by a llava-hf folder, LEXICON and COOCCUR by
-# nothing (the built-in COCO lexicon and co-occurrence table), TEMPLATE by llava_v1, and
+# nothing (the built-in COCO lexicon and co-occurrence table), SCORE_GT by pv-score's
+# --coco-instances FILE when the test records have no objects, TEMPLATE by llava_v1, and
 # the training options by the paper's (LORA='--lora-r 128 --lora-alpha 256', LR=1e-7
 # ... on a GPU); pipelines/world/README.md has the details.
 
@@ -30,6 +31,7 @@ MODEL    ?= models/sample
 WORLD    ?= pipelines/world
 LEXICON  ?= $(WORLD)/synonyms.txt
 COOCCUR  ?= $(WORLD)/cooccur.json
+SCORE_GT ?=
 D        ?= build/demo
 SEED     ?= 1
 N_TEST   ?= 200
@@ -38,7 +40,7 @@ TEMPLATE ?= llava_hf
 MAX_NEW  ?= 64
 J        ?= 1
 LORA     ?= --lora-r 16 --lora-alpha 32
-LR       ?= 1e-3
+LR       ?= 2e-4
 BATCH    ?= 8
 EPOCHS1  ?= 2
 EPOCHS2  ?= 1
@@ -53,7 +55,7 @@ CO  := $(if $(COOCCUR),--cooccur $(abspath $(COOCCUR)))
 CAPTION := $(B)/pv-caption -q -j $(J) --template $(TEMPLATE) --max-new-tokens $(MAX_NEW)
 DPO     := $(B)/pv-dpo -q -j $(J) --template $(TEMPLATE) $(LORA) --lr $(LR) --batch $(BATCH) \
            --seed $(SEED)
-SCORE   := $(B)/pv-score -q $(LEX)
+SCORE   := $(B)/pv-score -q $(LEX) $(SCORE_GT)
 # Each recipe line is one bash, whose $SECONDS counts from its start: the step's time.
 timed    = echo "$(1): $$SECONDS s" >> timings.txt
 
@@ -100,10 +102,12 @@ $(D)/both/adapter_model.safetensors: $(D)/stage1/merged/model.safetensors
 
 # 2 and 5. Captions of the held-out scenes by each model, and their CHAIR.
 $(D)/base.captions.jsonl: $(D)/test.jsonl
-	cd $(D) && $(CAPTION) --model $(M) -o base.captions.jsonl test.jsonl && $(call timed,captions base)
+	cd $(D) && $(CAPTION) --model $(M) -o base.captions.jsonl test.jsonl \
+	    && $(call timed,captions base)
 
 $(D)/stage1.captions.jsonl: $(D)/test.jsonl $(D)/stage1/merged/model.safetensors
-	cd $(D) && $(CAPTION) --model stage1/merged -o stage1.captions.jsonl test.jsonl && $(call timed,captions stage 1)
+	cd $(D) && $(CAPTION) --model stage1/merged -o stage1.captions.jsonl test.jsonl \
+	    && $(call timed,captions stage 1)
 
 $(D)/noise.captions.jsonl: $(D)/test.jsonl $(D)/noise/adapter_model.safetensors
 	cd $(D) && $(CAPTION) --model $(M) --adapter noise -o noise.captions.jsonl test.jsonl \

@@ -116,8 +116,42 @@ PY
     run --separate-stderr pv-caption --model "$MODEL" --describe
     assert_success
     [ "$(json_get "$output" 'o["image_tokens"]')" = 64 ]
-    [ "$(json_get "$output" 'o["config"]["text_config"]["vocab_size"]')" = 594 ]
+    [ "$(json_get "$output" 'o["config"]["text_config"]["vocab_size"]')" = 589 ]
     [ "$(json_get "$output" 'o["config"]["vision_feature_layer"]')" = 0 ]
     size=$(stat -c %s "$MODEL/model.safetensors")
     [ "$size" -lt 4000000 ]
+}
+
+@test "a small run of the demo recipe runs every step and prints the table" {
+    [ -f "$MODEL/model.safetensors" ] || skip "models/sample not built"
+    # The recipe of `make demo` with fewer scenes and epochs; fixed seeds, one thread.
+    run make --no-print-directory -C "$REPO" -f pipelines/demo.mk BIN="$PV_BIN" D="$TMP/demo" \
+        N_TEST=40 N_PREF=40 EPOCHS1=1 EPOCHS2=1 MAX_NEW=48
+    echo "$output" | tail -20
+    assert_success
+    assert_output --partial "both (POVID)"
+    [ -s "$TMP/demo/stage1/merged/model.safetensors" ]
+    [ -s "$TMP/demo/noise/adapter_model.safetensors" ]
+    [ -s "$TMP/demo/both/adapter_model.safetensors" ]
+    [ "$(wc -l < "$TMP/demo/both.captions.jsonl")" -eq 40 ]
+}
+
+@test "the demo's POVID model hallucinates less than the base model (CHAIR_s, seed 1)" {
+    [ -f "$MODEL/model.safetensors" ] || skip "models/sample not built"
+    # Not reached yet: on the sample world, DPO against pv-hallucinate's rules rewrites
+    # does not lower CHAIR_s at a learning rate that keeps the model fluent, and higher
+    # rates lower it only by breaking the text (see pipelines/world/README.md). The
+    # check below is what issue 7 asks for; it stays here, skipped, until it passes.
+    skip "issue 7 open: the sample world's POVID run does not yet cut CHAIR_s"
+    make --no-print-directory -C "$REPO" -f pipelines/demo.mk BIN="$PV_BIN" D="$TMP/demo" \
+        N_TEST=100 N_PREF=200 > /dev/null
+    run "$PY" - "$TMP/demo" <<'PY'
+import json, sys
+chair = {m: json.load(open("%s/%s.chair.json" % (sys.argv[1], m))) for m in ("base", "both")}
+for m, s in chair.items():
+    print("%s: CHAIR_s %.3f CHAIR_i %.3f recall %.3f" % (m, s["chair_s"], s["chair_i"], s["recall"]))
+assert chair["both"]["chair_s"] < chair["base"]["chair_s"]
+PY
+    echo "$output"
+    assert_success
 }

@@ -8,8 +8,8 @@ on standard output (see pv-records(5)):
 
     {"id": "test-00007", "image": "images/test-00007.png",
      "prompt": "Describe this image in detail.",
-     "chosen": "A big red circle is at the top left. A small blue star is at the
-                bottom right. The circle is above the star.",
+     "chosen": "There is a big red circle and a small blue star. The circle is at
+                the top left and the star is at the bottom right.",
      "objects": ["circle", "star"]}
 
 Image paths are relative to DIR (give the tools --image-root DIR).
@@ -134,23 +134,17 @@ def draw(objs):
     return rows
 
 
-def relation(a, b):
-    """A sentence relating two objects whose places differ."""
-    (ax, ay), (bx, by) = PLACES[a["place"]], PLACES[b["place"]]
-    if ay != by:
-        word = "above" if ay < by else "below"
-    else:
-        word = "to the left of" if ax < bx else "to the right of"
-    return "The %s is %s the %s." % (a["shape"], word, b["shape"])
+def join(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def describe(objs, rng):
-    sentences = ["A %s %s %s is at the %s." % (o["size"], o["colour"], o["shape"], o["place"])
-                 for o in objs]
-    if len(objs) >= 2:
-        a, b = rng.sample(objs, 2)
-        sentences.append(relation(a, b))
-    return " ".join(sentences)
+    """One sentence listing the objects, one placing them. A list is also where
+    pv-hallucinate inserts a co-occurring object ("a moon and a star" becomes "a moon,
+    a star and a circle"), so the rejected responses hallucinate where the model does."""
+    things = join(["a %s %s %s" % (o["size"], o["colour"], o["shape"]) for o in objs])
+    places = join(["the %s is at the %s" % (o["shape"], o["place"]) for o in objs])
+    return "There is %s. %s." % (things, places[0].upper() + places[1:])
 
 
 def main():
