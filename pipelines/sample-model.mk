@@ -1,6 +1,6 @@
 # The sample world's base model, trained from scratch: what models/sample/ holds.
 #
-#   make -f pipelines/sample-model.mk BIN=bin            (about 25 minutes on 2 cores)
+#   make -f pipelines/sample-model.mk BIN=bin            (9 to 23 minutes on 2 shared cores)
 #   make -f pipelines/sample-model.mk BIN=bin lexicon    (only when the world changes)
 #
 # 1. a biased training split of the sample world (pipelines/world/world.py);
