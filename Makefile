@@ -104,7 +104,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_A)
 # "N passed, N failed" last.
 check: deps
 	@$(MAKE) --no-print-directory tools units
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+	@BUILD=$(BUILD) BIN=$(BIN) PV_SAN="$(SAN)" tests/run.sh
 
 test: check
 

@@ -10,6 +10,7 @@ BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
 mkdir -p "$BIN"; export PV_BIN=$(cd "$BIN" && pwd)
 export PV_SHARED=${PV_SHARED:-$(cd .. && pwd)/shared}
+export PV_LIB=$(cd "$BUILD" && pwd)/libpv.a  # for tests that link a helper program
 export PATH="$PV_BIN:$PATH"
 pattern=${TESTS:-}
 passed=0 failed=0 skipped=0

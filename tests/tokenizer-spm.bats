@@ -17,8 +17,10 @@ MODEL_REL=data/llama2-tokenizer/tokenizer.model
 
 setup_file() {
     export BUILT="$BATS_FILE_TMPDIR/tok_encode"
-    cc -std=c17 -O2 -D_GNU_SOURCE -I"$REPO/lib" "$REPO/tests/tools/tok_encode.c" \
-        "$REPO/lib/tokenizer.c" "$REPO/lib/tokenizer_json.c" "$REPO/lib/utf8.c" -lcjson -o "$BUILT" 2>"$BATS_FILE_TMPDIR/cc.log" || true
+    # linked against the library the tests run with (tests/run.sh sets PV_LIB)
+    local lib=${PV_LIB:-$REPO/build/libpv.a}
+    cc -std=c17 -O2 -D_GNU_SOURCE -I"$REPO/lib" "$REPO/tests/tools/tok_encode.c" "$lib" \
+        ${PV_SAN:-} -fopenmp -lcjson -lturbojpeg -lpng -lz -lopenblas -lm -o "$BUILT" 2>"$BATS_FILE_TMPDIR/cc.log" || true
 }
 
 setup() {
