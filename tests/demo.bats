@@ -116,8 +116,8 @@ PY
     run --separate-stderr pv-caption --model "$MODEL" --describe
     assert_success
     [ "$(json_get "$output" 'o["image_tokens"]')" = 64 ]
-    [ "$(json_get "$output" 'o["config"]["text_config"]["vocab_size"]')" = 589 ]
-    [ "$(json_get "$output" 'o["config"]["vision_feature_layer"]')" = 0 ]
+    [ "$(json_get "$output" 'o["text_config"]["vocab_size"]')" = 589 ]
+    [ "$(json_get "$output" 'o["vision_feature_layer"]')" = 0 ]
     size=$(stat -c %s "$MODEL/model.safetensors")
     [ "$size" -lt 4000000 ]
 }
