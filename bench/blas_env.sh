@@ -10,3 +10,6 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
         export OPENBLAS_CORETYPE=Haswell
     fi
 fi
+# The OpenMP wait policy too: pv's tools choose "passive" themselves (lib/omp_env.h);
+# PyTorch's OpenMP meets the same contention with OpenBLAS, so both get it.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}

@@ -18,6 +18,7 @@
 #include "llava_config.h"
 #include "llava_forward.h"
 #include "llava_model.h"
+#include "omp_env.h"
 #include "ops.h"
 #include "paths.h"
 #include "progress.h"
@@ -631,6 +632,7 @@ static void report(const captioner *c)
 
 int main(int argc, char **argv)
 {
+    pv_omp_passive_wait(argv);
     pv_init(argv[0]);
     const char **inputs;
     int n_inputs;

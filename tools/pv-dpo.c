@@ -20,6 +20,7 @@
 #include "dpo_pair.h"
 #include "llava_model.h"
 #include "noise.h"
+#include "omp_env.h"
 #include "ops.h"
 #include "optim.h"
 #include "paths.h"
@@ -675,6 +676,7 @@ static void train(run *r)
 
 int main(int argc, char **argv)
 {
+    pv_omp_passive_wait(argv);
     pv_init(argv[0]);
     settings s;
     parse(argc, argv, &s);
