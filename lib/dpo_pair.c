@@ -115,9 +115,15 @@ int pv_dpo_pair(pv_trainer *t, const pv_llava_model *ref, const pv_dpo_opts *o,
     if (!o->sft) {
         bool need_pair = !(cache && cache->valid);
         bool need_noise = stage2 && !(cache && cache->noise_valid);
-        pv_project_features(ref, in->selected, n_img, ref_feat);
+        if (pv_llava_project(ref, in->selected, n_img, ref_feat) != 0) {
+            pv_set_err(err, errlen, "out of memory for image features");
+            goto out;
+        }
         if (need_noise) {
-            pv_project_features(ref, in->selected_noisy, n_img, noisy_feat);
+            if (pv_llava_project(ref, in->selected_noisy, n_img, noisy_feat) != 0) {
+                pv_set_err(err, errlen, "out of memory for image features");
+                goto out;
+            }
             if (pv_sequence_argmax(ref, false, in->chosen, nc, noisy_feat, sc - 1, ref_arg, err,
                                    errlen) != 0)
                 goto out;
@@ -163,7 +169,10 @@ int pv_dpo_pair(pv_trainer *t, const pv_llava_model *ref, const pv_dpo_opts *o,
     /* Stage 2: the policy's own argmax under the noisy image. */
     if (stage2) {
         const pv_llava_model *pm = pv_trainer_model(t);
-        pv_project_features(pm, in->selected_noisy, n_img, noisy_feat);
+        if (pv_llava_project(pm, in->selected_noisy, n_img, noisy_feat) != 0) {
+            pv_set_err(err, errlen, "out of memory for image features");
+            goto out;
+        }
         if (pv_sequence_argmax(pm, true, in->chosen, nc, noisy_feat, sc - 1, policy_arg, err,
                                errlen) != 0)
             goto out;

@@ -45,6 +45,19 @@ int pv_llava_n_image_features(const pv_llava_model *m)
     return pv_clip_n_selected(&m->cfg);
 }
 
+int pv_llava_project(const pv_llava_model *m, const float *selected, int n, float *features)
+{
+    /* Projector: linear_1 -> GELU (exact) -> linear_2. */
+    float *mid = malloc((size_t)n * m->proj1.out * sizeof *mid);
+    if (!mid)
+        return -1;
+    pv_op_linear(&m->proj1, selected, n, mid, false, NULL);
+    pv_op_gelu(mid, (size_t)n * m->proj1.out);
+    pv_op_linear(&m->proj2, mid, n, features, false, NULL);
+    free(mid);
+    return 0;
+}
+
 int pv_llava_image_features_probe(const pv_llava_model *m, const float *pixel_values,
                                   float *features, const pv_forward_probe *probe)
 {
@@ -52,19 +65,12 @@ int pv_llava_image_features_probe(const pv_llava_model *m, const float *pixel_va
     size_t vision_elems = (size_t)n * m->cfg.vision.hidden_size;
     float *selected = probe && probe->vision_selected ? probe->vision_selected
                                                       : malloc(vision_elems * sizeof *selected);
-    float *mid = malloc((size_t)n * m->proj1.out * sizeof *mid);
     int rc = -1;
-    if (selected && mid &&
-        pv_clip_features(m, pixel_values, selected, probe ? probe->vision_embeddings : NULL) == 0) {
-        /* Projector: linear_1 -> GELU (exact) -> linear_2. */
-        pv_op_linear(&m->proj1, selected, n, mid, false, NULL);
-        pv_op_gelu(mid, (size_t)n * m->proj1.out);
-        pv_op_linear(&m->proj2, mid, n, features, false, NULL);
-        rc = 0;
-    }
+    if (selected &&
+        pv_clip_features(m, pixel_values, selected, probe ? probe->vision_embeddings : NULL) == 0)
+        rc = pv_llava_project(m, selected, n, features);
     if (!(probe && probe->vision_selected))
         free(selected);
-    free(mid);
     return rc;
 }
 

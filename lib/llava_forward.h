@@ -45,6 +45,9 @@ int pv_llava_n_image_features(const pv_llava_model *m);
 /* pixel_values [3][S][S] (CLIP-normalised) -> features [n_image_features][text hidden]:
  * CLIP ViT up to config's vision_feature_layer, strategy, projector. 0 or -1 (no memory). */
 int pv_llava_image_features(const pv_llava_model *m, const float *pixel_values, float *features);
+/* The projector alone: selected CLIP features [n][vision hidden] -> features
+ * [n][text hidden] (linear_1, exact GELU, linear_2). 0, or -1 (no memory). */
+int pv_llava_project(const pv_llava_model *m, const float *selected, int n, float *features);
 int pv_llava_image_features_probe(const pv_llava_model *m, const float *pixel_values,
                                   float *features, const pv_forward_probe *probe);
 

@@ -366,15 +366,6 @@ const pv_trainer_opts *pv_trainer_options(const pv_trainer *t)
 
 /* ---------- projector ---------- */
 
-void pv_project_features(const pv_llava_model *m, const float *selected, int n, float *features)
-{
-    float *mid = zalloc((size_t)n * m->proj1.out * sizeof *mid);
-    pv_op_linear(&m->proj1, selected, n, mid, false, NULL);
-    pv_op_gelu(mid, (size_t)n * m->proj1.out);
-    pv_op_linear(&m->proj2, mid, n, features, false, NULL);
-    free(mid);
-}
-
 pv_image_act *pv_train_image(pv_trainer *t, const float *selected)
 {
     const pv_llava_model *m = t->m;

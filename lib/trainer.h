@@ -76,10 +76,6 @@ const pv_llava_model *pv_trainer_model(const pv_trainer *t);
 /* The trainer's options, with the LoRA alpha/r of a loaded adapter filled in. */
 const pv_trainer_opts *pv_trainer_options(const pv_trainer *t);
 
-/* Projector output of `ref` (or any model) without activations kept:
- * features [n][text hidden] from selected [n][vision hidden]. */
-void pv_project_features(const pv_llava_model *m, const float *selected, int n, float *features);
-
 typedef struct pv_image_act pv_image_act;
 /* The policy's projector on an image's selected features [n_image_tokens][vision hidden]. */
 pv_image_act *pv_train_image(pv_trainer *t, const float *selected);

@@ -96,13 +96,13 @@ int main(void)
     int32_t *arg = malloc((size_t)nc * sizeof *arg);
     int na;
     int32_t *want_arg = golden_i32("policy_noisy_argmax", &na);
-    pv_project_features(&m, seln, n_img, feat);
+    pv_llava_project(&m, seln, n_img, feat);
     pv_sequence_argmax(&m, true, chosen, nc, feat, 0, arg, err, sizeof err);
     CHECK(na == nc - 1 && memcmp(arg, want_arg, (size_t)na * sizeof *arg) == 0,
           "policy noisy argmax equals golden");
     free(want_arg);
     want_arg = golden_i32("ref_noisy_argmax", &na);
-    pv_project_features(ref, seln, n_img, feat);
+    pv_llava_project(ref, seln, n_img, feat);
     pv_sequence_argmax(ref, false, chosen, nc, feat, 0, arg, err, sizeof err);
     CHECK(na == nc - 1 && memcmp(arg, want_arg, (size_t)na * sizeof *arg) == 0,
           "reference noisy argmax equals golden");
